@@ -1,0 +1,22 @@
+"""Facts shared by training, evaluation and prediction: one place for each."""
+
+import numpy as np
+import pandas as pd
+
+# torchvision's ImageNet normalization (the statistics the pretrained ResNet50 expects).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Ages outside this range are treated as label errors; predictions are clamped to it.
+MIN_AGE = 0.0
+MAX_AGE = 120.0
+
+# Age bands for per-band metrics and reports: label -> lowest age in the band (years).
+# A band runs up to the next band's lower bound, so fractional ages (12.5) fall in exactly one band.
+AGE_BANDS = {"0-12": 0, "13-17": 13, "18-24": 18, "25-39": 25, "40-59": 40, "60+": 60}
+
+
+def age_band(ages) -> pd.Categorical:
+    """Band label of each age (a pandas Categorical in band order)."""
+    edges = [*AGE_BANDS.values(), np.inf]
+    return pd.cut(np.asarray(ages, dtype=float), bins=edges, labels=list(AGE_BANDS), right=False)

@@ -1,0 +1,130 @@
+"""LightningDataModule over a labeled-photo folder: labels.csv (file_name, real_age) + an image folder."""
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from age_lightning.images import load_rgb
+from age_lightning.labels import DatasetError, LabelsSpec, format_problems, read_labels, write_problems
+from age_lightning.splits import assign_splits
+from age_lightning.synthetic import ensure_synthetic_dataset
+from age_lightning.transforms import EVAL_CROP_RATIO, eval_transform, train_transform
+
+log = logging.getLogger(__name__)
+
+INVALID_ROWS_FILE = "invalid_rows.csv"
+
+
+class AgeDataset(Dataset):
+    """(image tensor, age in years as float32) for each row of a validated labels table."""
+
+    def __init__(self, table: pd.DataFrame, transform, decode_size: int | None = None):
+        self.paths = table["path"].tolist()
+        self.ages = torch.tensor(table["age"].to_numpy(), dtype=torch.float32)
+        self.transform = transform
+        self.decode_size = decode_size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        try:
+            image = load_rgb(self.paths[index], min_size=self.decode_size)
+        except Exception as error:  # the file changed since validation: say which one
+            raise RuntimeError(f"could not read {self.paths[index]}: {error}") from error
+        return self.transform(image), self.ages[index]
+
+
+class AgeDataModule(L.LightningDataModule):
+    def __init__(self, root: str, labels_file: str = "labels.csv", image_dir: str = "final_files",
+                 file_column: str = "file_name", age_column: str = "real_age", sep: str = ",",
+                 split: dict | None = None, on_invalid: str = "error", check_images: bool = True,
+                 image_size: int = 224, augmentation: dict | None = None, batch_size: int = 32,
+                 num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
+                 report_dir: str | None = None, synthetic: dict | None = None):
+        """
+        split: {protocol: auto|random|column|seed_notebook, fractions: {train, val, test}, seed}.
+        on_invalid: "error" stops on any bad row; "skip" drops bad rows and writes them to report_dir.
+        augmentation: keyword arguments of `transforms.train_transform` (crop_scale, hflip, rotation, color_jitter).
+        synthetic: when set, `prepare_data` first generates a demo dataset at `root` with these arguments.
+        """
+        super().__init__()
+        if on_invalid not in ("error", "skip"):
+            raise ValueError(f"data.on_invalid must be 'error' or 'skip', got {on_invalid!r}")
+        self.save_hyperparameters(logger=False)
+        self.spec = LabelsSpec(root=str(root), labels_file=labels_file, image_dir=image_dir,
+                               file_column=file_column, age_column=age_column, sep=sep)
+        self.split = {"protocol": "auto", "fractions": {"train": 0.7, "val": 0.15, "test": 0.15}, "seed": 0,
+                      **(split or {})}
+        self.train_transform = train_transform(image_size, **(augmentation or {}))
+        self.eval_transform = eval_transform(image_size)
+        self.tables: dict[str, pd.DataFrame] = {}
+
+    def prepare_data(self) -> None:
+        if self.hparams.synthetic:
+            ensure_synthetic_dataset(self.spec.root, **self.hparams.synthetic)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tables:
+            return
+        table = self.load_table()
+        for name in ("train", "val", "test"):
+            self.tables[name] = table[table["split"] == name].reset_index(drop=True)
+        sizes = {name: len(t) for name, t in self.tables.items()}
+        log.info("Split %s (protocol %s): %s", self.spec.labels_path, self.split["protocol"], sizes)
+        if stage in ("fit", None) and (sizes["train"] == 0 or sizes["val"] == 0):
+            raise DatasetError(f"training needs non-empty train and val splits, got {sizes}")
+
+    def load_table(self) -> pd.DataFrame:
+        """All valid rows with their split; applies the on_invalid policy to the problems found."""
+        table, problems = read_labels(self.spec, check_images=self.hparams.check_images)
+        if problems and self.hparams.on_invalid == "error":
+            raise DatasetError(format_problems(self.spec, problems) +
+                               "\nFix these rows, or set data.on_invalid=skip to train without them.")
+        if problems:
+            report = Path(self.hparams.report_dir or ".") / INVALID_ROWS_FILE
+            write_problems(problems, report)
+            log.warning("Skipping %d invalid row(s) of %s (data.on_invalid=skip); list written to %s",
+                        len(problems), self.spec.labels_path, report)
+        if table.empty:
+            raise DatasetError(f"no valid rows left in {self.spec.labels_path}")
+        total_rows = len(table) + len({p.line for p in problems})
+        table["split"] = assign_splits(table, self.split["protocol"], dict(self.split["fractions"]),
+                                       self.split["seed"], total_rows)
+        return table
+
+    @property
+    def train_age_stats(self) -> tuple[float, float]:
+        """Mean and standard deviation of the training ages (the regression target's normalization)."""
+        ages = self.tables["train"]["age"]
+        return float(ages.mean()), float(max(ages.std(ddof=0), 1.0))
+
+    def baseline_mae(self, split: str) -> float:
+        """MAE of always predicting the training mean age: the bar a model has to beat."""
+        mean, _ = self.train_age_stats
+        return float((self.tables[split]["age"] - mean).abs().mean())
+
+    def dataset(self, split: str, transform=None) -> AgeDataset:
+        transform = transform or (self.train_transform if split == "train" else self.eval_transform)
+        decode_size = round(self.hparams.image_size / EVAL_CROP_RATIO)
+        return AgeDataset(self.tables[split], transform, decode_size=decode_size)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("train"), shuffle=True, drop_last=len(self.tables["train"]) >
+                            self.hparams.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("val"))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.dataset("test"))
+
+    def _loader(self, dataset: AgeDataset, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
+        workers = self.hparams.num_workers
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=drop_last,
+                          num_workers=workers, pin_memory=self.hparams.pin_memory,
+                          persistent_workers=self.hparams.persistent_workers and workers > 0)

@@ -1,0 +1,5 @@
+"""Errors caused by a user's data or settings: reported as a message, never as a traceback."""
+
+
+class UserError(Exception):
+    """Something the user can fix; the message says what and how."""

@@ -1,0 +1,94 @@
+"""Wiring shared by the Hydra entry points: instantiating config groups, logging hparams, user errors."""
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from age_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def swept_overrides_dirname(task_overrides, sweeper_params=None) -> str:
+    """Name a multirun job after the overrides its sweep varies, e.g. `augmentation=light,optimizer.lr=0.0001`.
+
+    Swept keys are those with several values on the command line (`a=1,2`, `glob(...)`, `range(...)`)
+    or in `hydra.sweeper.params`; overrides that every job shares are left out of the name.
+    """
+    arguments = [a for a in sys.argv[1:] if not a.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(arguments)
+    except Exception:  # not our job to validate the command line: Hydra already did
+        parsed = []
+    swept = {o.key_or_group for o in parsed if o.is_sweep_override()} | set(sweeper_params or {})
+    chosen = [o for o in task_overrides if o.split("=", 1)[0].lstrip("+~") in swept]
+    return ",".join(chosen).replace("/", "_") or "run"
+
+
+OmegaConf.register_new_resolver("swept_overrides_dirname", swept_overrides_dirname, replace=True)
+
+
+def instantiate_dict(configs: DictConfig | None) -> list:
+    """Instantiate each entry of a group such as `callbacks` or `logger` that has a `_target_`."""
+    return [instantiate(c) for c in (configs or {}).values() if isinstance(c, DictConfig) and "_target_" in c]
+
+
+def log_hyperparameters(cfg: DictConfig, trainer: L.Trainer) -> None:
+    """Send the choices that distinguish runs to every logger (TensorBoard shows them in the HParams tab)."""
+    if not trainer.loggers:
+        return
+    container = {k: OmegaConf.to_container(cfg[k], resolve=True)
+                 for k in ("data", "augmentation", "model", "optimizer", "scheduler", "trainer")}
+    model = {k: v for k, v in container["model"].items() if k not in ("optimizer", "scheduler")}
+    data = {k: v for k, v in container["data"].items() if k not in ("augmentation", "report_dir")}
+    params = {"seed": cfg.seed, "data": data, "augmentation": container["augmentation"], "model": model,
+              "optimizer": container["optimizer"], "scheduler": container["scheduler"] or "none",
+              "trainer": {k: container["trainer"].get(k) for k in ("max_epochs", "precision", "accelerator")}}
+    if HydraConfig.initialized():
+        params["overrides"] = " ".join(HydraConfig.get().overrides.task) or "(defaults)"
+    for logger in trainer.loggers:
+        logger.log_hyperparams(params)
+
+
+def resolve_checkpoint(ckpt_path: str | None, search_dir: str) -> str | None:
+    """`last` means the newest last.ckpt under search_dir (earlier runs); anything else is a path."""
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        candidates = sorted(Path(search_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        if not candidates:
+            raise UserError(f"ckpt_path=last: no last.ckpt under {search_dir} to resume from")
+        log.info("Resuming from %s", candidates[-1])
+        return str(candidates[-1])
+    if not Path(ckpt_path).is_file():
+        raise UserError(f"checkpoint {ckpt_path} does not exist")
+    return ckpt_path
+
+
+def exit_on_user_error(task):
+    """Print a UserError's message (no traceback) and exit with status 1.
+
+    Hydra's instantiate wraps errors raised in constructors, so the cause chain is searched too.
+    """
+
+    @functools.wraps(task)
+    def wrapper(*args, **kwargs):
+        try:
+            return task(*args, **kwargs)
+        except Exception as error:
+            cause = error
+            while cause is not None and not isinstance(cause, UserError):
+                cause = cause.__cause__ or cause.__context__
+            if cause is None:
+                raise
+            print(f"\nError: {cause}", file=sys.stderr)
+            sys.exit(1)
+
+    return wrapper

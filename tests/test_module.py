@@ -1,0 +1,57 @@
+import functools
+
+import pytest
+import torch
+
+from age_lightning.constants import MAX_AGE
+from age_lightning.module import AgeRegressor
+from age_lightning.schedules import warmup_cosine
+
+
+def make_model(**kwargs):
+    optimizer = functools.partial(torch.optim.Adam, lr=1e-3)
+    return AgeRegressor(optimizer=optimizer, weights=None, **kwargs)
+
+
+def test_forward_returns_one_value_per_image_in_years():
+    model = make_model().eval()
+    model.age_mean.fill_(40.0)
+    model.age_std.fill_(10.0)
+    assert model(torch.randn(3, 3, 32, 32)).shape == (3,)
+    model.head[1].weight.data.zero_()
+    model.head[1].bias.data.fill_(0.5)  # normalized 0.5 -> 40 + 0.5 * 10 years
+    assert torch.allclose(model.predict_age(torch.randn(3, 3, 32, 32)), torch.tensor(45.0))
+    model.head[1].bias.data.fill_(1e6)
+    assert torch.all(model.predict_age(torch.randn(2, 3, 32, 32)) == MAX_AGE)
+
+
+@pytest.mark.parametrize("loss", ["l1", "mse"])
+def test_training_step_loss_is_finite_and_backpropagates(loss):
+    model = make_model(loss=loss)
+    out = model._step((torch.randn(4, 3, 32, 32), torch.tensor([10.0, 20.0, 30.0, 40.0])))[0]
+    out.backward()
+    assert torch.isfinite(out) and model.head[1].weight.grad is not None
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="model.loss"):
+        make_model(loss="huber2")
+
+
+def test_backbone_lr_multiplier_and_freezing():
+    groups = make_model(backbone_lr_mult=0.1).configure_optimizers().param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-3, 1e-4])
+    frozen = make_model(freeze_backbone=True).configure_optimizers().param_groups
+    assert len(frozen) == 1 and len(frozen[0]["params"]) == 2  # the head's weight and bias
+
+
+def test_warmup_cosine_schedule_shape():
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    schedule = warmup_cosine(optimizer, total_steps=100, warmup_fraction=0.1, min_lr_ratio=0.0)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert lrs[55] == pytest.approx(0.5, abs=0.02) and lrs[-1] < 0.01

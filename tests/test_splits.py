@@ -1,0 +1,43 @@
+import pandas as pd
+import pytest
+
+from age_lightning.labels import DatasetError
+from age_lightning.splits import assign_splits
+
+FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
+
+
+def table(n, **columns):
+    return pd.DataFrame({"line": range(2, n + 2), "age": [30.0] * n, **columns})
+
+
+def test_random_split_sizes_and_seed():
+    first = assign_splits(table(100), "random", FRACTIONS, seed=1, total_rows=100)
+    assert first.value_counts().to_dict() == {"train": 70, "val": 15, "test": 15}
+    assert first.equals(assign_splits(table(100), "random", FRACTIONS, seed=1, total_rows=100))
+    assert not first.equals(assign_splits(table(100), "random", FRACTIONS, seed=2, total_rows=100))
+
+
+def test_column_split_is_used_automatically():
+    split = assign_splits(table(3, split=["train", "val", "test"]), "auto", FRACTIONS, seed=0, total_rows=3)
+    assert split.tolist() == ["train", "val", "test"]
+
+
+def test_seed_notebook_takes_first_quarter_of_csv_rows_as_val():
+    rows = table(8)
+    split = assign_splits(rows, "seed_notebook", FRACTIONS, seed=0, total_rows=8)
+    assert split.tolist() == ["val", "val"] + ["train"] * 6
+    # an invalid (dropped) row does not move the boundary: it is counted by line number
+    without_line_3 = rows[rows["line"] != 3]
+    assert assign_splits(without_line_3, "seed_notebook", FRACTIONS, 0, total_rows=8).tolist() == ["val"] + ["train"] * 6
+
+
+@pytest.mark.parametrize("fractions", [{"train": 0.5, "val": 0.2}, {"train": 0.7, "val": 0.3, "holdout": 0.0}])
+def test_bad_fractions_are_refused(fractions):
+    with pytest.raises(DatasetError, match="fractions"):
+        assign_splits(table(10), "random", fractions, seed=0, total_rows=10)
+
+
+def test_unknown_protocol_is_refused():
+    with pytest.raises(DatasetError, match="unknown split protocol"):
+        assign_splits(table(10), "kfold", FRACTIONS, seed=0, total_rows=10)
