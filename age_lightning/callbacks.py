@@ -1,14 +1,11 @@
 """Lightning callbacks specific to age regression."""
 
 import lightning as L
-import matplotlib
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from lightning.pytorch.loggers import TensorBoardLogger  # noqa: E402
-
-from age_lightning.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from age_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
+from age_lightning.plots import image_grid, plt
 
 
 class PredictionGrid(L.Callback):
@@ -29,29 +26,21 @@ class PredictionGrid(L.Callback):
         dataset = trainer.datamodule.dataset("val")
         count = min(self.num_images, len(dataset))
         images, ages = zip(*(dataset[i] for i in range(count)))
-        images = torch.stack(images).to(pl_module.device)
+        images = torch.stack(images)
         was_training = pl_module.training
         pl_module.eval()
-        predicted = pl_module.predict_age(images).cpu()
+        predicted = pl_module.predict_age(images.to(pl_module.device)).cpu()
         pl_module.train(was_training)
-        figure = prediction_figure(images.cpu(), torch.stack(ages), predicted)
+        figure = image_grid(denormalize(images), [f"{a:.0f} / {p:.0f}" for a, p in zip(ages, predicted)],
+                            ["black" if abs(a - p) < 10 else "red" for a, p in zip(ages, predicted)],
+                            suptitle="true / predicted age")
         for logger in loggers:
             logger.experiment.add_figure("val/predictions", figure, global_step=trainer.global_step, close=False)
         plt.close(figure)
 
 
-def prediction_figure(images: torch.Tensor, ages: torch.Tensor, predicted: torch.Tensor) -> plt.Figure:
-    """Grid of normalized image tensors with 'true / predicted' age titles."""
+def denormalize(images: torch.Tensor) -> list:
+    """Normalized (N, 3, H, W) tensors back to H x W x 3 arrays in 0..1 for display."""
     mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    columns = min(8, len(images))
-    rows = -(-len(images) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
-    for axis in axes.flat:
-        axis.axis("off")
-    for axis, image, age, guess in zip(axes.flat, images, ages, predicted):
-        axis.imshow((image.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy())
-        axis.set_title(f"{age:.0f} / {guess:.0f}", fontsize=9, color="black" if abs(age - guess) < 10 else "red")
-    figure.suptitle("true / predicted age", fontsize=10)
-    figure.tight_layout()
-    return figure
+    return [(image.float() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy() for image in images]

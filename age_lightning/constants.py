@@ -11,6 +11,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MIN_AGE = 0.0
 MAX_AGE = 120.0
 
+# The alcohol age check ("Challenge 25"): buyers who look under ID_CHECK_AGE are asked for ID, so that nobody
+# under LEGAL_AGE is sold alcohol.
+LEGAL_AGE = 18
+ID_CHECK_AGE = 25
+
 # Age bands for per-band metrics and reports: label -> lowest age in the band (years).
 # A band runs up to the next band's lower bound, so fractional ages (12.5) fall in exactly one band.
 AGE_BANDS = {"0-12": 0, "13-17": 13, "18-24": 18, "25-39": 25, "40-59": 40, "60+": 60}

@@ -108,22 +108,31 @@ class AgeDataModule(L.LightningDataModule):
         mean, _ = self.train_age_stats
         return float((self.tables[split]["age"] - mean).abs().mean())
 
+    def table(self, split: str) -> pd.DataFrame:
+        """The rows of one split, or of all splits for "all"."""
+        if split == "all":
+            return pd.concat(self.tables.values(), ignore_index=True)
+        if split not in self.tables:
+            raise DatasetError(f"unknown split {split!r}; use train, val, test or all")
+        return self.tables[split]
+
     def dataset(self, split: str, transform=None) -> AgeDataset:
+        """Training split: augmented; any other: the evaluation transform."""
         transform = transform or (self.train_transform if split == "train" else self.eval_transform)
         decode_size = round(self.hparams.image_size / EVAL_CROP_RATIO)
-        return AgeDataset(self.tables[split], transform, decode_size=decode_size)
+        return AgeDataset(self.table(split), transform, decode_size=decode_size)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("train"), shuffle=True, drop_last=len(self.tables["train"]) >
-                            self.hparams.batch_size)
+        return self.loader(self.dataset("train"), shuffle=True, drop_last=len(self.tables["train"]) >
+                           self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("val"))
+        return self.loader(self.dataset("val"))
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.dataset("test"))
+        return self.loader(self.dataset("test"))
 
-    def _loader(self, dataset: AgeDataset, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
+    def loader(self, dataset: AgeDataset, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=drop_last,
                           num_workers=workers, pin_memory=self.hparams.pin_memory,

@@ -9,7 +9,8 @@ from torch import nn
 from torchmetrics import MeanAbsoluteError, MinMetric
 
 from age_lightning.backbone import build_resnet50
-from age_lightning.constants import MAX_AGE, MIN_AGE
+from age_lightning.constants import ID_CHECK_AGE, MAX_AGE, MIN_AGE
+from age_lightning.metrics import evaluation_metrics, flat_scalars
 
 LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss}
 
@@ -22,11 +23,13 @@ class AgeRegressor(L.LightningModule):
 
     def __init__(self, optimizer: Callable | None = None, scheduler: Callable | None = None, weights: str | None = "IMAGENET1K_V2",
                  weights_path: str | None = None, download: bool = True, loss: str = "l1", dropout: float = 0.0,
-                 backbone_lr_mult: float = 1.0, freeze_backbone: bool = False, channels_last: bool = True):
+                 backbone_lr_mult: float = 1.0, freeze_backbone: bool = False, channels_last: bool = True,
+                 id_check_age: float = ID_CHECK_AGE):
         """
         optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
         scheduler: partial `age_lightning.schedules` factory taking (optimizer, total_steps), or None.
         backbone_lr_mult: backbone learning rate = lr * backbone_lr_mult (the head gets lr).
+        id_check_age: the age-check threshold used for the test/age_check/* metrics.
         """
         super().__init__()
         if loss not in LOSSES:
@@ -44,6 +47,7 @@ class AgeRegressor(L.LightningModule):
         self.train_mae, self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError(), MeanAbsoluteError()
         self.val_mae_best = MinMetric()
         self.val_mae_best.persistent(True)  # a resumed run keeps its best so far
+        self.test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         if channels_last:
             self.to(memory_format=torch.channels_last)
 
@@ -100,6 +104,17 @@ class AgeRegressor(L.LightningModule):
         self.test_mae(predicted, ages)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(ages))
         self.log("test/mae", self.test_mae, on_epoch=True, prog_bar=True)
+        self.test_outputs.append((ages, predicted))
+
+    def on_test_epoch_end(self) -> None:
+        """The evaluation report's metrics (per band, age check) as test/... scalars, over all ranks."""
+        ages, predicted = (torch.cat([o[i] for o in self.test_outputs]) for i in (0, 1))
+        self.test_outputs.clear()
+        ages, predicted = self.all_gather(ages).flatten(), self.all_gather(predicted).flatten()
+        metrics = evaluation_metrics(ages.cpu().numpy(), predicted.float().cpu().numpy(), self.hparams.id_check_age)
+        scalars = flat_scalars(metrics, "test")
+        self.log_dict({k: v for k, v in scalars.items() if k != "test/mae" and not k.endswith(("/n", "/count"))},
+                      rank_zero_only=True)
 
     def predict_step(self, batch, batch_idx):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch

@@ -1,7 +1,6 @@
 import os
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -10,7 +9,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
-UTKFACE = ROOT.parent / "shared" / "data" / "utkface"
+UTKFACE = Path(os.environ.get("UTKFACE_DIR", ROOT.parent / "shared" / "data" / "utkface"))
 
 
 def compose_config(config_name: str, overrides: list[str]):
@@ -48,16 +47,23 @@ def make_folder(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> dict:
+    """Train once on tiny generated data; returns the run summary (best_checkpoint, metrics) and data root."""
+    from train import train
+
+    tmp_path = tmp_path_factory.mktemp("tiny_run")
+    summary = train(compose_config("train", tiny_train_overrides(tmp_path)))
+    GlobalHydra.instance().clear()
+    return {**summary, "data_root": tmp_path / "faces"}
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     monkeypatch.setenv("AGE_LIGHTNING_CACHE", str(tmp_path / "cache"))
     yield
     GlobalHydra.instance().clear()
-
-
-def read_csv(path) -> pd.DataFrame:
-    return pd.read_csv(path)
 
 
 requires_utkface = pytest.mark.skipif(not (UTKFACE / "labels.csv").is_file() or os.environ.get("SKIP_UTKFACE"),

@@ -34,7 +34,8 @@ def test_demo_config_trains_checkpoints_and_tests(tmp_path):
     assert checkpoint["state_dict"]["age_std"] > 1  # target normalization travels with the model
 
     tags = event_tags(run / "tensorboard")
-    assert {"train/loss_epoch", "val/mae", "val/mae_best", "hp_metric", "test/mae"} <= set(tags["scalars"])
+    assert {"train/loss_epoch", "val/mae", "val/mae_best", "hp_metric", "test/mae", "test/rmse",
+            "test/bands/25-39/mae"} <= set(tags["scalars"])
     assert "val/predictions" in tags["images"]
 
 

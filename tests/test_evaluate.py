@@ -1,0 +1,95 @@
+"""evaluate.py, predict and EDA end to end on a tiny generated set and a tiny checkpoint."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from age_lightning.errors import UserError
+from age_lightning.faces import FaceCropper
+from age_lightning.inference import load_checkpoint
+from age_lightning.predict import predict_files, summary
+from conftest import ROOT, compose_config
+from evaluate import evaluate
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_writes_report_metrics_predictions_and_plots(tiny_checkpoint, tmp_path):
+    cfg = compose_config("evaluate", [f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+                                      f"data.root={tiny_checkpoint['data_root']}", f"paths.output_dir={tmp_path}",
+                                      "tta=true"])
+    metrics = evaluate(cfg)
+
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    assert list(predictions.columns) == ["file_name", "real_age", "predicted_age", "abs_error"]
+    assert len(predictions) == metrics["n"] > 0
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["mae"] == pytest.approx(predictions["abs_error"].mean(), abs=0.01)
+    assert set(saved["bands"]) == {"0-12", "13-17", "18-24", "25-39", "40-59", "60+"}
+    for name in ["predicted_vs_real.png", "error_by_band.png", "age_histogram.png"]:
+        assert (tmp_path / name).read_bytes()[:8] == PNG_SIGNATURE
+    report = (tmp_path / "report.md").read_text()
+    assert "## Alcohol age check" in report and "Age-group analytics" in report
+
+
+def test_evaluate_on_the_same_test_split_reproduces_train_test_mae(tiny_checkpoint, tmp_path):
+    cfg = compose_config("evaluate", [f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+                                      f"data.root={tiny_checkpoint['data_root']}", f"paths.output_dir={tmp_path}"])
+    assert evaluate(cfg)["mae"] == pytest.approx(tiny_checkpoint["metrics"]["test/mae"], abs=1e-3)
+
+
+def test_incompatible_checkpoints_give_clear_errors(tmp_path, tiny_checkpoint):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.ckpt")
+    with pytest.raises(UserError, match="not a Lightning checkpoint written by train.py"):
+        load_checkpoint(str(tmp_path / "other.ckpt"))
+    checkpoint = torch.load(tiny_checkpoint["best_checkpoint"], weights_only=True)
+    checkpoint["state_dict"] = {"backbone.fc.weight": torch.zeros(3)}
+    torch.save(checkpoint, tmp_path / "mismatch.ckpt")
+    with pytest.raises(UserError, match="does not match this project's model"):
+        load_checkpoint(str(tmp_path / "mismatch.ckpt"))
+    with pytest.raises(UserError, match="does not exist"):
+        load_checkpoint(str(tmp_path / "missing.ckpt"))
+
+
+def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tmp_path):
+    model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
+    faces = sorted((tiny_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:3]
+    (tmp_path / "notes.jpg").write_text("not a picture")
+    Image.new("RGB", (120, 90), (90, 140, 200)).save(tmp_path / "sky.png")
+    files = [*faces, tmp_path / "notes.jpg", tmp_path / "sky.png"]
+
+    plain = predict_files(files, model, data["image_size"], batch_size=2)
+    assert plain["status"].tolist() == ["ok", "ok", "ok", "not an image", "ok"]
+    predicted = plain[plain["status"] == "ok"]
+    assert predicted["predicted_age"].between(0, 120).all() and predicted["age_band"].notna().all()
+    assert plain.loc[3, ["predicted_age", "age_band", "asks_for_id"]].isna().all()
+
+    cropped = predict_files(files, model, data["image_size"], face_cropper=FaceCropper())
+    assert cropped.loc[4, "status"] == "no face found" and cropped.loc[3, "status"] == "not an image"
+    assert "1 x not an image" in summary(cropped)
+
+
+def run_module(module: str, *args, cwd):
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_predict_and_eda_commands(tiny_checkpoint, tmp_path):
+    out = tmp_path / "predictions.csv"
+    result = run_module("age_lightning.predict", f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+                        f"input={tiny_checkpoint['data_root'] / 'final_files'}", f"output={out}",
+                        f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(pd.read_csv(out)) == 48 and "48 predicted" in result.stdout
+
+    result = run_module("age_lightning.eda", f"data.root={tiny_checkpoint['data_root']}",
+                        f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = next((tmp_path / "logs" / "eda" / "runs").iterdir())
+    assert (run / "samples.png").read_bytes()[:8] == PNG_SIGNATURE
+    assert (run / "age_histogram.png").read_bytes()[:8] == PNG_SIGNATURE
