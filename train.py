@@ -1,6 +1,5 @@
 """Train the age regressor: `python train.py [experiment=...] [group=option] [key=value ...]`."""
 
-import json
 import logging
 import time
 
@@ -8,7 +7,8 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from age_lightning.hydra_utils import exit_on_user_error, instantiate_dict, log_hyperparameters, resolve_checkpoint
+from age_lightning.hydra_utils import (exit_on_user_error, instantiate_dict, log_hyperparameters, resolve_checkpoint,
+                                      write_run_summary)
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,10 @@ def train(cfg: DictConfig) -> dict:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
         metrics.update(results[0] if results else {})
         metrics["test/baseline_mae"] = datamodule.baseline_mae("test")
-    summary = {"metrics": metrics, "best_checkpoint": best, "epochs": trainer.current_epoch,
+    summary = {"status": "completed", "metrics": metrics, "best_checkpoint": best, "epochs": trainer.current_epoch,
                "wall_time_s": round(time.time() - started, 1)}
     if trainer.is_global_zero:
-        with open(f"{cfg.paths.output_dir}/run_summary.json", "w") as f:
-            json.dump(summary, f, indent=2)
+        write_run_summary(cfg.paths.output_dir, summary)
     log.info("Best checkpoint: %s", best)
     log.info("Best val MAE %.2f years (predict-the-mean baseline %.2f)%s", metrics.get("val/mae_best", float("nan")),
              metrics["val/baseline_mae"], f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "")

@@ -1,7 +1,6 @@
 """Facts shared by training, evaluation and prediction: one place for each."""
 
 import numpy as np
-import pandas as pd
 
 # torchvision's ImageNet normalization (the statistics the pretrained ResNet50 expects).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -21,7 +20,10 @@ ID_CHECK_AGE = 25
 AGE_BANDS = {"0-12": 0, "13-17": 13, "18-24": 18, "25-39": 25, "40-59": 40, "60+": 60}
 
 
-def age_band(ages) -> pd.Categorical:
-    """Band label of each age (a pandas Categorical in band order)."""
-    edges = [*AGE_BANDS.values(), np.inf]
-    return pd.cut(np.asarray(ages, dtype=float), bins=edges, labels=list(AGE_BANDS), right=False)
+def age_band(ages) -> np.ndarray:
+    """Band label of each age (None where the age is missing)."""
+    ages = np.asarray(ages, dtype=float)
+    index = np.searchsorted(list(AGE_BANDS.values()), ages, side="right") - 1
+    labels = np.array(list(AGE_BANDS), dtype=object)[np.clip(index, 0, None)]
+    labels[np.isnan(ages)] = None
+    return labels

@@ -12,7 +12,8 @@ from age_lightning.images import load_rgb
 from age_lightning.labels import DatasetError, LabelsSpec, format_problems, read_labels, write_problems
 from age_lightning.splits import assign_splits
 from age_lightning.synthetic import ensure_synthetic_dataset
-from age_lightning.transforms import EVAL_CROP_RATIO, eval_transform, train_transform
+from age_lightning.preprocess import EVAL_CROP_RATIO
+from age_lightning.transforms import eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """Wiring shared by the Hydra entry points: instantiating config groups, logging hparams, user errors."""
 
 import functools
+import json
 import logging
 import sys
 from pathlib import Path
@@ -8,12 +9,15 @@ from pathlib import Path
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from age_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
+
+RUN_SUMMARY = "run_summary.json"  # what each training run leaves in its folder: status, metrics, wall time
 
 
 def swept_overrides_dirname(task_overrides, sweeper_params=None) -> str:
@@ -73,9 +77,11 @@ def resolve_checkpoint(ckpt_path: str | None, search_dir: str) -> str | None:
 
 
 def exit_on_user_error(task):
-    """Print a UserError's message (no traceback) and exit with status 1.
+    """Run a Hydra task function with errors reported the way a user needs them.
 
-    Hydra's instantiate wraps errors raised in constructors, so the cause chain is searched too.
+    Single run: a UserError (also one wrapped by Hydra's instantiate) prints its message, no traceback, and
+    exits with status 1. Multirun: any failure is logged with its traceback and recorded as
+    {"status": "failed"} in the job's run_summary.json, and the sweep goes on with the other jobs.
     """
 
     @functools.wraps(task)
@@ -83,12 +89,26 @@ def exit_on_user_error(task):
         try:
             return task(*args, **kwargs)
         except Exception as error:
-            cause = error
-            while cause is not None and not isinstance(cause, UserError):
-                cause = cause.__cause__ or cause.__context__
-            if cause is None:
+            user_error = _find_user_error(error)
+            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+                log.exception("This run failed; the sweep goes on")
+                write_run_summary(HydraConfig.get().runtime.output_dir,
+                                  {"status": "failed", "error": str(user_error or error)})
+                return None
+            if user_error is None:
                 raise
-            print(f"\nError: {cause}", file=sys.stderr)
+            print(f"\nError: {user_error}", file=sys.stderr)
             sys.exit(1)
 
     return wrapper
+
+
+def write_run_summary(output_dir: str, summary: dict) -> None:
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    (Path(output_dir) / RUN_SUMMARY).write_text(json.dumps(summary, indent=2))
+
+
+def _find_user_error(error: BaseException) -> UserError | None:
+    while error is not None and not isinstance(error, UserError):
+        error = error.__cause__ or error.__context__
+    return error

@@ -84,3 +84,15 @@ def age_check_tradeoff(curve: dict, threshold: float, target: float) -> plt.Figu
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     return figure
+
+
+def metric_curves(curves: dict[str, list[float]], ylabel: str, title: str) -> plt.Figure:
+    """One line per run: the metric after each validation epoch."""
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for name, values in curves.items():
+        axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+    axis.set(xlabel="epoch", ylabel=ylabel, title=title)
+    if curves:
+        axis.legend(fontsize=7, loc="upper right")
+    axis.grid(alpha=0.3)
+    return figure

@@ -4,10 +4,7 @@ import torch
 from torchvision.transforms import v2
 
 from age_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
-
-# Evaluation resizes the shorter side to image_size / EVAL_CROP_RATIO, then center-crops image_size
-# (torchvision's ImageNet recipe: 256 -> 224).
-EVAL_CROP_RATIO = 0.875
+from age_lightning.preprocess import EVAL_CROP_RATIO
 
 
 def to_normalized_tensor() -> v2.Compose:

@@ -12,7 +12,7 @@ from PIL import Image
 from age_lightning.errors import UserError
 from age_lightning.faces import FaceCropper
 from age_lightning.inference import load_checkpoint
-from age_lightning.predict import predict_files, summary
+from age_lightning.batch_predict import predict_files, summary
 from conftest import ROOT, compose_config
 from evaluate import evaluate
 
@@ -58,19 +58,23 @@ def test_incompatible_checkpoints_give_clear_errors(tmp_path, tiny_checkpoint):
 
 def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tmp_path):
     model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
+
+    def predict_batch(images):
+        return model.predict_age(torch.from_numpy(images)).numpy()
+
     faces = sorted((tiny_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:3]
     (tmp_path / "notes.jpg").write_text("not a picture")
     Image.new("RGB", (120, 90), (90, 140, 200)).save(tmp_path / "sky.png")
     files = [*faces, tmp_path / "notes.jpg", tmp_path / "sky.png"]
 
-    plain = predict_files(files, model, data["image_size"], batch_size=2)
+    plain = pd.DataFrame(predict_files(files, predict_batch, data["image_size"], batch_size=2))
     assert plain["status"].tolist() == ["ok", "ok", "ok", "not an image", "ok"]
     predicted = plain[plain["status"] == "ok"]
     assert predicted["predicted_age"].between(0, 120).all() and predicted["age_band"].notna().all()
     assert plain.loc[3, ["predicted_age", "age_band", "asks_for_id"]].isna().all()
 
-    cropped = predict_files(files, model, data["image_size"], face_cropper=FaceCropper())
-    assert cropped.loc[4, "status"] == "no face found" and cropped.loc[3, "status"] == "not an image"
+    cropped = predict_files(files, predict_batch, data["image_size"], face_cropper=FaceCropper())
+    assert cropped[4]["status"] == "no face found" and cropped[3]["status"] == "not an image"
     assert "1 x not an image" in summary(cropped)
 
 

@@ -54,15 +54,6 @@ def run_cli(*args, cwd):
                           text=True, timeout=600)
 
 
-def test_multirun_gives_each_run_its_own_folder(tmp_path):
-    overrides = [o for o in tiny_train_overrides(tmp_path) if not o.startswith("paths.output_dir")]
-    result = run_cli("-m", *overrides, "optimizer.lr=1e-3,1e-4", "test=false", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = sorted(p.parent for p in (tmp_path / "logs" / "train" / "multiruns").glob("*/*/run_summary.json"))
-    assert [p.name for p in runs] == ["0_optimizer.lr=0.001", "1_optimizer.lr=0.0001"]
-    assert all(next((p / "tensorboard").glob("events.*")) for p in runs)
-
-
 def test_broken_labels_give_a_clear_error_not_a_traceback(tmp_path, make_folder):
     root = make_folder([("a.jpg", 30), ("b.jpg", "thirty")], images=["a.jpg"])
     result = run_cli(f"data.root={root}", f"paths.log_dir={tmp_path}/logs", "model.weights=null", cwd=tmp_path)
@@ -86,3 +77,25 @@ def test_experiment_configs_compose(tmp_path, experiment):
     if experiment == "seed_notebook":
         assert cfg.data.split.protocol == "seed_notebook" and cfg.augmentation.hflip == 0.5
         assert cfg.augmentation.crop_scale is None and not cfg.scheduler
+
+
+@pytest.mark.parametrize("overrides", [["trainer=gpu"], ["trainer=ddp", "trainer.devices=4"], ["trainer=cpu"],
+                                       ["callbacks=early_stopping", "logger=many_loggers"],
+                                       ["optimizer=adamw", "scheduler=none", "augmentation=strong"]])
+def test_config_groups_compose_and_instantiate(tmp_path, overrides):
+    from hydra.utils import instantiate
+
+    from age_lightning.hydra_utils import instantiate_dict
+
+    cfg = compose_config("train", [f"paths.output_dir={tmp_path}", *overrides])
+    callbacks = instantiate_dict(cfg.callbacks)
+    loggers = instantiate_dict(cfg.logger)
+    assert len(callbacks) >= 4 and loggers
+    if "callbacks=early_stopping" in overrides:
+        assert any(type(c).__name__ == "EarlyStopping" for c in callbacks) and len(loggers) == 2
+    if "trainer=gpu" in overrides:
+        assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    datamodule = instantiate(cfg.data)
+    assert datamodule.train_transform is not None
+    optimizer = instantiate(cfg.optimizer)
+    assert optimizer.keywords["lr"] > 0

@@ -1,0 +1,31 @@
+"""Evaluation preprocessing with numpy and Pillow only, for runtimes without torch (the ONNX predictor).
+
+It reproduces `transforms.eval_transform` exactly (tests/test_export.py checks it), and both the PyTorch and
+the ONNX predictors use it, so their inputs cannot drift apart.
+"""
+
+import numpy as np
+from PIL import Image
+
+from age_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
+
+# Evaluation resizes the shorter side to image_size / EVAL_CROP_RATIO, then center-crops image_size
+# (torchvision's ImageNet recipe: 256 -> 224).
+EVAL_CROP_RATIO = 0.875
+
+
+def preprocess(image: Image.Image, image_size: int) -> np.ndarray:
+    """RGB PIL image -> float32 array (3, image_size, image_size), resized, center-cropped, normalized."""
+    short = round(image_size / EVAL_CROP_RATIO)
+    width, height = image.size
+    if width <= height:
+        size = (short, int(short * height / width))
+    else:
+        size = (int(short * width / height), short)
+    image = image.resize(size, Image.BILINEAR)
+    left = int(round((size[0] - image_size) / 2.0))
+    top = int(round((size[1] - image_size) / 2.0))
+    image = image.crop((left, top, left + image_size, top + image_size))
+    array = np.asarray(image, dtype=np.float32) / 255.0
+    array = (array - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    return np.ascontiguousarray(array.transpose(2, 0, 1))

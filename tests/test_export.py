@@ -1,0 +1,71 @@
+"""ONNX export and the torch-free predictor."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from age_lightning.errors import UserError
+from age_lightning.export import export_onnx
+from age_lightning.inference import load_checkpoint
+from age_lightning.preprocess import preprocess
+from age_lightning.transforms import eval_transform
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("size", [(200, 200), (333, 171), (90, 400), (31, 40)])
+def test_numpy_preprocessing_equals_the_torchvision_eval_transform(size):
+    image = Image.effect_noise(size, 60).convert("RGB")
+    np.testing.assert_allclose(preprocess(image, 64), eval_transform(64)(image).numpy(), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tmp_path_factory):
+    return export_onnx(tiny_checkpoint["best_checkpoint"], tmp_path_factory.mktemp("deploy"))
+
+
+def test_export_writes_model_and_metadata(exported, tiny_checkpoint):
+    meta = json.loads(exported.with_suffix(".json").read_text())
+    model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
+    assert meta["input"]["size"] == data["image_size"] == 32
+    assert meta["target_denormalization"]["age_mean"] == pytest.approx(float(model.age_mean))
+    assert meta["id_check_age"] == 25 and len(meta["training_config_hash"]) == 16
+
+
+def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
+    from age_lightning.serve import OnnxAgeModel
+
+    model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
+    files = sorted((tiny_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:16]
+    images = np.stack([preprocess(Image.open(f).convert("RGB"), data["image_size"]) for f in files])
+    with torch.inference_mode():
+        expected = model.predict_age(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(OnnxAgeModel(exported)(images), expected, atol=0.05)
+
+
+def test_serve_runs_without_torch(exported, tiny_checkpoint, tmp_path):
+    folder = tiny_checkpoint["data_root"] / "final_files"
+    code = ("import sys; from age_lightning import serve; rc = serve.main(sys.argv[1:]); "
+            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
+    result = subprocess.run([sys.executable, "-c", code, f"model={exported}", f"input={folder}",
+                             f"output={tmp_path / 'ages.csv'}"], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = pd.read_csv(tmp_path / "ages.csv")
+    assert len(table) == 48 and (table["status"] == "ok").all() and "48 predicted" in result.stdout
+
+
+def test_unexportable_checkpoint_gives_a_clear_error(tmp_path):
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    with pytest.raises(UserError, match="not a checkpoint this project can read"):
+        export_onnx(str(tmp_path / "notes.ckpt"), tmp_path / "out")
+    result = subprocess.run([sys.executable, "-m", "age_lightning.export", f"ckpt_path={tmp_path / 'notes.ckpt'}",
+                             f"paths.log_dir={tmp_path}/logs"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1 and "not a checkpoint" in result.stderr and "Traceback" not in result.stderr
