@@ -55,20 +55,24 @@ def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict
 
 
 def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
+    """Checkpoint -> output_dir/model.onnx + model.json."""
     model, trained_data = load_checkpoint(ckpt_path, device="cpu")
-    model.float()
-    size = int(trained_data.get("image_size", 224))
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "model.onnx"
-    example = torch.zeros(2, 3, size, size)
     try:
-        torch.onnx.export(AgeInYears(model).eval(), (example,), str(path), input_names=["image"],
-                          output_names=["age"], dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
-                          opset_version=opset, dynamo=True, external_data=False)
+        export_model(model, int(trained_data.get("image_size", 224)), path, opset)
     except Exception as error:
         raise UserError(f"could not export {ckpt_path} to ONNX: {str(error)[:500]}") from error
     path.with_suffix(".json").write_text(json.dumps(metadata(model, trained_data, ckpt_path, path.name), indent=2))
     return path
+
+
+def export_model(model, image_size: int, path: Path, opset: int = 18) -> None:
+    """The model's images -> years graph as ONNX with a dynamic batch dimension."""
+    example = torch.zeros(2, 3, image_size, image_size)
+    torch.onnx.export(AgeInYears(model.float()).eval(), (example,), str(path), input_names=["image"],
+                      output_names=["age"], dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
+                      opset_version=opset, dynamo=True, external_data=False, verbose=False)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="export")
