@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict:
     model, trained_data = load_checkpoint(cfg.ckpt_path, cfg.device)
     datamodule = hydra.utils.instantiate(cfg.data, image_size=cfg.data.image_size or trained_data.get("image_size"),
-                                         split=cfg.data.split or trained_data.get("split"))
+                                         split=cfg.data.split or trained_data.get("split"), cache=False)
     datamodule.setup("test")
     dataset = datamodule.dataset(cfg.split)
     loader = datamodule.loader(dataset)

@@ -1,8 +1,13 @@
 """Speed and parity measurements (benchmarks are scripts, not tests). Results go to docs/benchmarks.md.
 
+    python -m age_lightning.bench throughput --data-root DIR [--image-size 224] [--batch-size 32] [--steps 20]
+        [--precision 32-true] [--accelerator auto] [--num-workers 2]
     python -m age_lightning.bench latency  --image-size 224 [--photos DIR] [--repeats 50] [--onnx] [--int8]
     python -m age_lightning.bench parity   --ckpt CKPT --photos DIR [--limit 500]
 
+throughput: training img/s (1) compute-bound, on synthetic tensors already in device memory, (2) end to end
+through the real AgeDataModule on a labeled folder, without and with the decoded-image cache, (3) their ratio,
+and (4) inference img/s at batch 64.
 latency: single-photo time (decode + preprocess + forward), median over repeats, for PyTorch on the CPU and,
 with --onnx, for the exported ONNX model under onnxruntime (--int8: also its dynamically quantized copy).
 Without --ckpt the model is randomly initialized: speed does not depend on the weights.
@@ -15,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
 import numpy as np
 import torch
 
@@ -48,6 +54,112 @@ def onnx_models(model, image_size: int, folder: Path, int8: bool) -> dict:
         quantized.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
         models["onnxruntime int8 (dynamic)"] = OnnxAgeModel(quantized)
     return models
+
+
+class _StepTimer(L.Callback):
+    """Time from the end of the warm-up batches to the end of training."""
+
+    def __init__(self, warmup: int):
+        self.warmup, self.started, self.images = warmup, None, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if batch_idx + 1 == self.warmup:
+            _synchronize(pl_module.device)
+            self.started = time.perf_counter()
+        elif batch_idx >= self.warmup:
+            self.images += len(batch[1])
+
+    def images_per_second(self, device) -> float:
+        _synchronize(device)
+        return self.images / (time.perf_counter() - self.started)
+
+
+def _synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _trainer(args, callbacks) -> L.Trainer:
+    return L.Trainer(accelerator=args.accelerator, devices=1, precision=args.precision, logger=False,
+                     max_steps=args.warmup + args.steps, limit_val_batches=0, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+
+
+def compute_bound(args) -> float:
+    """Training img/s (forward, backward, Adam step) on one synthetic batch that never leaves the device."""
+    device = _device(args)
+    model = AgeRegressor(weights=None).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    ages = torch.rand(args.batch_size, device=device) * 80
+    for step in range(args.warmup + args.steps):
+        if step == args.warmup:
+            _synchronize(device)
+            started = time.perf_counter()
+        with _autocast(args, device):
+            loss = model._step((images, ages))[0]
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    _synchronize(device)
+    return args.batch_size * args.steps / (time.perf_counter() - started)
+
+
+def _device(args) -> torch.device:
+    from age_lightning.inference import resolve_device
+
+    return resolve_device({"gpu": "cuda", "auto": "auto"}.get(args.accelerator, args.accelerator))
+
+
+def _autocast(args, device):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled="bf16" in args.precision)
+
+
+def end_to_end(args, use_cache: bool) -> float:
+    """Training img/s through the real data pipeline (decode or cache, augmentation, collation, transfer)."""
+    import functools
+
+    from age_lightning.datamodule import AgeDataModule
+
+    datamodule = AgeDataModule(root=args.data_root, image_size=args.image_size, batch_size=args.batch_size,
+                               num_workers=args.num_workers, persistent_workers=args.num_workers > 0,
+                               pin_memory=args.accelerator != "cpu", check_images=False,
+                               augmentation={"crop_scale": (0.8, 1.0), "hflip": 0.5, "color_jitter": 0.1},
+                               cache=use_cache, cache_dir=args.cache_dir)
+    datamodule.setup("fit")  # builds the cache (if asked) before the clock starts
+    model = AgeRegressor(optimizer=functools.partial(torch.optim.Adam, lr=1e-4), weights=None)
+    timer = _StepTimer(args.warmup)
+    _trainer(args, [timer]).fit(model, datamodule=datamodule)
+    return timer.images_per_second(model.device)
+
+
+@torch.inference_mode()
+def inference(args) -> float:
+    device = _device(args)
+    model = AgeRegressor(weights=None).eval().to(device)
+    images = torch.randn(64, 3, args.image_size, args.image_size, device=device)
+    with _autocast(args, device):
+        for _ in range(2):
+            model.predict_age(images)
+        _synchronize(device)
+        started = time.perf_counter()
+        for _ in range(args.steps):
+            model.predict_age(images)
+        _synchronize(device)
+    return 64 * args.steps / (time.perf_counter() - started)
+
+
+def throughput(args) -> None:
+    print(f"training throughput, {args.image_size}px, batch {args.batch_size}, {args.precision}, "
+          f"accelerator {args.accelerator}, {args.steps} timed steps after {args.warmup} warm-up, "
+          f"torch threads {torch.get_num_threads()}, data workers {args.num_workers}")
+    compute = compute_bound(args)
+    print(f"  (1) compute-bound (synthetic, on device)  {compute:8.1f} img/s")
+    for use_cache in (False, True):
+        rate = end_to_end(args, use_cache)
+        label = "with cache" if use_cache else "no cache"
+        print(f"  (2) end to end, {label:10s}             {rate:8.1f} img/s   (3) ratio {rate / compute:.2f}")
+    print(f"  (4) inference, batch 64                   {inference(args):8.1f} img/s")
 
 
 def latency(args) -> None:
@@ -110,6 +222,16 @@ def _generated_photo(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    speed = commands.add_parser("throughput")
+    speed.add_argument("--data-root", required=True, help="a labeled-photo folder")
+    speed.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "age_lightning" / "decoded"))
+    speed.add_argument("--image-size", type=int, default=224)
+    speed.add_argument("--batch-size", type=int, default=32)
+    speed.add_argument("--steps", type=int, default=20)
+    speed.add_argument("--warmup", type=int, default=3)
+    speed.add_argument("--precision", default="32-true")
+    speed.add_argument("--accelerator", default="auto")
+    speed.add_argument("--num-workers", type=int, default=2)
     for name in ("latency", "parity"):
         command = commands.add_parser(name)
         command.add_argument("--ckpt", help="a checkpoint from train.py (default: random init)")
@@ -121,7 +243,7 @@ def main() -> None:
     commands.choices["parity"].add_argument("--limit", type=int, default=500)
     commands.choices["parity"].add_argument("--labels", help="labels.csv to report the MAE of each backend")
     args = parser.parse_args()
-    {"latency": latency, "parity": parity}[args.command](args)
+    {"throughput": throughput, "latency": latency, "parity": parity}[args.command](args)
 
 
 if __name__ == "__main__":

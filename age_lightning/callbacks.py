@@ -23,10 +23,7 @@ class PredictionGrid(L.Callback):
         loggers = [lg for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
         if not loggers:
             return
-        dataset = trainer.datamodule.dataset("val")
-        count = min(self.num_images, len(dataset))
-        images, ages = zip(*(dataset[i] for i in range(count)))
-        images = torch.stack(images)
+        images, ages = trainer.datamodule.eval_images("val", self.num_images)
         was_training = pl_module.training
         pl_module.eval()
         predicted = pl_module.predict_age(images.to(pl_module.device)).cpu()

@@ -8,11 +8,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from age_lightning import cache
 from age_lightning.images import load_rgb
 from age_lightning.labels import DatasetError, LabelsSpec, format_problems, read_labels, write_problems
+from age_lightning.preprocess import EVAL_CROP_RATIO
 from age_lightning.splits import assign_splits
 from age_lightning.synthetic import ensure_synthetic_dataset
-from age_lightning.preprocess import EVAL_CROP_RATIO
 from age_lightning.transforms import eval_transform, train_transform
 
 log = logging.getLogger(__name__)
@@ -40,18 +41,39 @@ class AgeDataset(Dataset):
         return self.transform(image), self.ages[index]
 
 
+class CachedAgeDataset(Dataset):
+    """(uint8 image tensor (3, side, side) from the decoded-image cache, age): workers only slice an array.
+
+    The transforms run later on whole batches, on the accelerator (AgeDataModule.on_after_batch_transfer).
+    """
+
+    def __init__(self, table: pd.DataFrame, array):
+        self.rows = table["cache_row"].to_numpy()
+        self.ages = torch.tensor(table["age"].to_numpy(), dtype=torch.float32)
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int):
+        return torch.from_numpy(self.array[self.rows[index]].copy()).permute(2, 0, 1), self.ages[index]
+
+
 class AgeDataModule(L.LightningDataModule):
     def __init__(self, root: str, labels_file: str = "labels.csv", image_dir: str = "final_files",
                  file_column: str = "file_name", age_column: str = "real_age", sep: str = ",",
                  split: dict | None = None, on_invalid: str = "error", check_images: bool = True,
                  image_size: int = 224, augmentation: dict | None = None, batch_size: int = 32,
                  num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
-                 report_dir: str | None = None, synthetic: dict | None = None):
+                 report_dir: str | None = None, synthetic: dict | None = None, cache: bool = False,
+                 cache_dir: str | None = None):
         """
         split: {protocol: auto|random|column|seed_notebook, fractions: {train, val, test}, seed}.
         on_invalid: "error" stops on any bad row; "skip" drops bad rows and writes them to report_dir.
         augmentation: keyword arguments of `transforms.train_transform` (crop_scale, hflip, rotation, color_jitter).
         synthetic: when set, `prepare_data` first generates a demo dataset at `root` with these arguments.
+        cache: decode each image once into a memory-mapped array in cache_dir (see cache.py); batches are then
+          transformed on the accelerator.
         """
         super().__init__()
         if on_invalid not in ("error", "skip"):
@@ -64,6 +86,7 @@ class AgeDataModule(L.LightningDataModule):
         self.train_transform = train_transform(image_size, **(augmentation or {}))
         self.eval_transform = eval_transform(image_size)
         self.tables: dict[str, pd.DataFrame] = {}
+        self.cached = None  # the decoded-image array when cache_dir is set
 
     def prepare_data(self) -> None:
         if self.hparams.synthetic:
@@ -73,6 +96,12 @@ class AgeDataModule(L.LightningDataModule):
         if self.tables:
             return
         table = self.load_table()
+        if self.hparams.cache:
+            if not self.hparams.cache_dir:
+                raise DatasetError("data.cache=true needs data.cache_dir")
+            self.cached = cache.load_or_build(table["path"].tolist(), self.hparams.cache_dir,
+                                              self.decode_size, self.hparams.image_size)
+            table["cache_row"] = range(len(table))
         for name in ("train", "val", "test"):
             self.tables[name] = table[table["split"] == name].reset_index(drop=True)
         sizes = {name: len(t) for name, t in self.tables.items()}
@@ -117,11 +146,36 @@ class AgeDataModule(L.LightningDataModule):
             raise DatasetError(f"unknown split {split!r}; use train, val, test or all")
         return self.tables[split]
 
-    def dataset(self, split: str, transform=None) -> AgeDataset:
-        """Training split: augmented; any other: the evaluation transform."""
-        transform = transform or (self.train_transform if split == "train" else self.eval_transform)
-        decode_size = round(self.hparams.image_size / EVAL_CROP_RATIO)
-        return AgeDataset(self.table(split), transform, decode_size=decode_size)
+    @property
+    def decode_size(self) -> int:
+        """Images are decoded (and cached) with the shorter side at this size: the evaluation resize."""
+        return round(self.hparams.image_size / EVAL_CROP_RATIO)
+
+    def dataset(self, split: str) -> Dataset:
+        """Training split: augmented; any other: the evaluation transform (both deferred when cached)."""
+        if self.cached is not None:
+            return CachedAgeDataset(self.table(split), self.cached)
+        transform = self.train_transform if split == "train" else self.eval_transform
+        return AgeDataset(self.table(split), transform, decode_size=self.decode_size)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """With the cache, batches arrive as uint8 squares: transform them here, on the accelerator."""
+        images, ages = batch
+        if self.cached is None or images.dtype != torch.uint8:
+            return batch
+        if self.trainer is not None and self.trainer.training:
+            return torch.stack([self.train_transform(image) for image in images]), ages
+        return self.eval_transform(images), ages
+
+    def eval_images(self, split: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first `count` images of a split, evaluation-transformed, and their ages (for display)."""
+        if self.cached is None:
+            dataset = AgeDataset(self.table(split), self.eval_transform, decode_size=self.decode_size)
+        else:
+            dataset = CachedAgeDataset(self.table(split), self.cached)
+        images, ages = zip(*(dataset[i] for i in range(min(count, len(dataset)))))
+        images = torch.stack(images)
+        return (self.eval_transform(images) if images.dtype == torch.uint8 else images), torch.stack(ages)
 
     def train_dataloader(self) -> DataLoader:
         return self.loader(self.dataset("train"), shuffle=True, drop_last=len(self.tables["train"]) >
@@ -136,5 +190,5 @@ class AgeDataModule(L.LightningDataModule):
     def loader(self, dataset: AgeDataset, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
         workers = self.hparams.num_workers
         return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=drop_last,
-                          num_workers=workers, pin_memory=self.hparams.pin_memory,
+                          num_workers=workers, pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
                           persistent_workers=self.hparams.persistent_workers and workers > 0)

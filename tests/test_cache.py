@@ -1,0 +1,62 @@
+"""The decoded-image cache: built once, reused, invalidated by changes, identical to the uncached eval path."""
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from age_lightning import cache
+from age_lightning.datamodule import AgeDataModule
+from age_lightning.synthetic import ensure_synthetic_dataset
+from conftest import compose_config, tiny_train_overrides
+from train import train
+
+
+def make_photos(folder, sizes):
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, size in enumerate(sizes):
+        path = folder / f"{i}.jpg"
+        Image.effect_noise(size, 50 + i).convert("RGB").save(path, quality=90)
+        paths.append(str(path))
+    return paths
+
+
+def test_cache_is_built_once_reused_and_invalidated(tmp_path):
+    paths = make_photos(tmp_path / "photos", [(50, 50), (80, 40), (30, 90)])
+    first = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32)
+    assert first.shape == (3, 37, 37, 3) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    stamp = os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns
+    again = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32)
+    assert np.array_equal(first, again) and os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns == stamp
+
+    Image.new("RGB", (50, 50), (255, 0, 0)).save(paths[0])  # a changed file gets a new cache entry
+    os.utime(paths[0], ns=(stamp + 10**9, stamp + 10**9))
+    changed = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 and changed[0, 0, 0].tolist() == [254, 0, 0]
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_cached_eval_tensors_equal_the_uncached_path(tmp_path):
+    root = tmp_path / "faces"
+    ensure_synthetic_dataset(root, num_images=24, image_size=40, seed=1)
+    make_photos(root / "final_files", [(61, 40), (40, 75)])  # non-square photos overwrite 0.jpg and 1.jpg
+    for i in range(2):
+        os.replace(root / "final_files" / f"{i}.jpg", root / "final_files" / f"{i:06d}.jpg")
+    split = {"fractions": {"train": 0.5, "val": 0.5, "test": 0.0}}
+    plain = AgeDataModule(root=str(root), image_size=32, split=split)
+    cached = AgeDataModule(root=str(root), image_size=32, split=split, cache=True, cache_dir=str(tmp_path / "c"))
+    for datamodule in (plain, cached):
+        datamodule.setup("fit")
+    for split_name in ("train", "val"):
+        expected, ages = plain.eval_images(split_name, 12)
+        actual, cached_ages = cached.eval_images(split_name, 12)
+        assert torch.equal(ages, cached_ages)
+        torch.testing.assert_close(actual, expected, atol=1e-6, rtol=0)
+
+
+def test_training_with_the_cache(tmp_path):
+    summary = train(compose_config("train", tiny_train_overrides(tmp_path, "data.cache=true",
+                                                                 "augmentation=strong")))
+    assert summary["metrics"]["val/mae"] > 0 and list((tmp_path / "cache" / "decoded").glob("*.npy"))
