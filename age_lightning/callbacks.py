@@ -5,6 +5,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from age_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
+from age_lightning.errors import UserError
 from age_lightning.plots import image_grid, plt
 
 
@@ -34,6 +35,36 @@ class PredictionGrid(L.Callback):
         for logger in loggers:
             logger.experiment.add_figure("val/predictions", figure, global_step=trainer.global_step, close=False)
         plt.close(figure)
+
+
+class NonFiniteLossError(UserError):
+    pass
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    """Stop at the first NaN/inf training loss with a message saying where and what to try."""
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch, batch_idx):
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is not None and not torch.isfinite(loss).all():
+            raise NonFiniteLossError(
+                f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step "
+                f"{trainer.global_step} (batch {batch_idx}); training was stopped. Try a lower learning rate "
+                f"(optimizer.lr), trainer.precision=32-true, or gradient clipping (trainer.gradient_clip_val=1.0), "
+                f"and check the labels for extreme values. The last good checkpoint is in checkpoints/last.ckpt "
+                f"if an epoch finished.")
+
+
+class ReseedEachEpoch(L.Callback):
+    """Seed the global RNGs from (seed, epoch) at the start of each training epoch, so that random layers
+    (dropout) in epoch k do not depend on earlier epochs; with the datamodule's EpochShuffle (order and
+    augmentation), a run resumed from an epoch-end checkpoint continues like an uninterrupted one on the CPU."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        L.seed_everything(self.seed + 1000 * trainer.current_epoch, workers=True, verbose=False)
 
 
 def denormalize(images: torch.Tensor) -> list:

@@ -6,7 +6,7 @@ from pathlib import Path
 import lightning as L
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from age_lightning import cache
 from age_lightning.images import load_rgb
@@ -33,12 +33,18 @@ class AgeDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        """key: an index, or (index, seed) from EpochShuffle to make the random augmentation reproducible."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
         try:
             image = load_rgb(self.paths[index], min_size=self.decode_size)
         except Exception as error:  # the file changed since validation: say which one
             raise RuntimeError(f"could not read {self.paths[index]}: {error}") from error
-        return self.transform(image), self.ages[index]
+        if seed is None:
+            return self.transform(image), self.ages[index]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(image), self.ages[index]
 
 
 class CachedAgeDataset(Dataset):
@@ -55,8 +61,30 @@ class CachedAgeDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        index = key[0] if isinstance(key, tuple) else key
         return torch.from_numpy(self.array[self.rows[index]].copy()).permute(2, 0, 1), self.ages[index]
+
+
+class EpochShuffle(Sampler):
+    """Yields (index, sample seed) in an order drawn from (seed, epoch); the sample seed drives that sample's
+    augmentation. Epoch k's batches then never depend on earlier epochs or on the number of workers, so a run
+    resumed from a checkpoint continues exactly like an uninterrupted one. Lightning calls set_epoch."""
+
+    def __init__(self, size: int, seed: int):
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + 1000 * self.epoch)
+        order = torch.randperm(self.size, generator=generator).tolist()
+        seeds = torch.randint(0, 2**62, (self.size,), generator=generator).tolist()
+        return iter(zip(order, seeds))
 
 
 class AgeDataModule(L.LightningDataModule):
@@ -66,11 +94,12 @@ class AgeDataModule(L.LightningDataModule):
                  image_size: int = 224, augmentation: dict | None = None, batch_size: int = 32,
                  num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
                  report_dir: str | None = None, synthetic: dict | None = None, cache: bool = False,
-                 cache_dir: str | None = None):
+                 cache_dir: str | None = None, seed: int = 0):
         """
         split: {protocol: auto|random|column|seed_notebook, fractions: {train, val, test}, seed}.
         on_invalid: "error" stops on any bad row; "skip" drops bad rows and writes them to report_dir.
         augmentation: keyword arguments of `transforms.train_transform` (crop_scale, hflip, rotation, color_jitter).
+        seed: the training shuffle of epoch k is seeded with (seed, k).
         synthetic: when set, `prepare_data` first generates a demo dataset at `root` with these arguments.
         cache: decode each image once into a memory-mapped array in cache_dir (see cache.py); batches are then
           transformed on the accelerator.
@@ -178,8 +207,9 @@ class AgeDataModule(L.LightningDataModule):
         return (self.eval_transform(images) if images.dtype == torch.uint8 else images), torch.stack(ages)
 
     def train_dataloader(self) -> DataLoader:
-        return self.loader(self.dataset("train"), shuffle=True, drop_last=len(self.tables["train"]) >
-                           self.hparams.batch_size)
+        dataset = self.dataset("train")
+        return self.loader(dataset, sampler=EpochShuffle(len(dataset), self.hparams.seed),
+                           drop_last=len(dataset) > self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         return self.loader(self.dataset("val"))
@@ -187,8 +217,8 @@ class AgeDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self.loader(self.dataset("test"))
 
-    def loader(self, dataset: AgeDataset, shuffle: bool = False, drop_last: bool = False) -> DataLoader:
+    def loader(self, dataset: Dataset, sampler: Sampler | None = None, drop_last: bool = False) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, shuffle=shuffle, drop_last=drop_last,
+        return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler, drop_last=drop_last,
                           num_workers=workers, pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
                           persistent_workers=self.hparams.persistent_workers and workers > 0)

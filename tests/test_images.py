@@ -43,3 +43,17 @@ def test_large_jpeg_is_decoded_at_reduced_size(tmp_path):
     Image.new("RGB", (2000, 1600), (50, 60, 70)).save(tmp_path / "big.jpg")
     small = load_rgb(tmp_path / "big.jpg", min_size=256)
     assert min(small.size) >= 256 and small.size[0] < 2000
+
+
+def test_10000_pixel_square_jpeg_loads_small_and_fast(tmp_path):
+    Image.new("RGB", (10_000, 10_000), (90, 60, 30)).save(tmp_path / "huge.jpg", quality=70)
+    image = load_rgb(tmp_path / "huge.jpg", min_size=256)  # DCT scaling: decoded at 1/8 size, ~1250 px
+    assert 256 <= min(image.size) <= 1250
+
+
+def test_images_over_the_pixel_limit_are_refused_by_validation(tmp_path, monkeypatch):
+    from age_lightning import labels
+
+    Image.new("RGB", (100, 100)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # errors above 2x the limit, as with the real limit
+    assert labels._decode_problem(str(tmp_path / "big.png")).startswith("image too large")
