@@ -118,18 +118,24 @@ class AgeDataModule(L.LightningDataModule):
         self.cached = None  # the decoded-image array when cache_dir is set
 
     def prepare_data(self) -> None:
+        """Runs once per node (local rank 0) before setup: generate the demo data, build the image cache."""
         if self.hparams.synthetic:
             ensure_synthetic_dataset(self.spec.root, **self.hparams.synthetic)
+        if self.hparams.cache:
+            self._load_cache(self.load_table())
+
+    def _load_cache(self, table: pd.DataFrame):
+        if not self.hparams.cache_dir:
+            raise DatasetError("data.cache=true needs data.cache_dir")
+        return cache.load_or_build(table["path"].tolist(), self.hparams.cache_dir, self.decode_size,
+                                   self.hparams.image_size)
 
     def setup(self, stage: str | None = None) -> None:
         if self.tables:
             return
         table = self.load_table()
         if self.hparams.cache:
-            if not self.hparams.cache_dir:
-                raise DatasetError("data.cache=true needs data.cache_dir")
-            self.cached = cache.load_or_build(table["path"].tolist(), self.hparams.cache_dir,
-                                              self.decode_size, self.hparams.image_size)
+            self.cached = self._load_cache(table)
             table["cache_row"] = range(len(table))
         for name in ("train", "val", "test"):
             self.tables[name] = table[table["split"] == name].reset_index(drop=True)

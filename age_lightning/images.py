@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-# Images larger than this are refused instead of risking a decompression bomb (about 16k x 16k).
+# Pillow warns above MAX_PIXELS and refuses images over twice that (512 M pixels, ~22,600 x 22,600) as
+# possible decompression bombs; large JPEGs are decoded at reduced scale (see load_rgb's min_size).
 MAX_PIXELS = 256_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
