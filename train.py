@@ -7,8 +7,13 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from age_lightning.hydra_utils import (exit_on_user_error, instantiate_dict, log_hyperparameters, resolve_checkpoint,
-                                      write_run_summary)
+from age_lightning.hydra_utils import (
+    exit_on_user_error,
+    instantiate_dict,
+    log_hyperparameters,
+    resolve_checkpoint,
+    write_run_summary,
+)
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ class AgeRegressor(L.LightningModule):
     The normalization is stored in the checkpoint (buffers), so a loaded model predicts years directly.
     """
 
-    def __init__(self, optimizer: Callable | None = None, scheduler: Callable | None = None, weights: str | None = "IMAGENET1K_V2",
-                 weights_path: str | None = None, download: bool = True, loss: str = "l1", dropout: float = 0.0,
-                 backbone_lr_mult: float = 1.0, freeze_backbone: bool = False, channels_last: bool = True,
-                 id_check_age: float = ID_CHECK_AGE):
+    def __init__(self, optimizer: Callable | None = None, scheduler: Callable | None = None,
+                 weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None, download: bool = True,
+                 loss: str = "l1", dropout: float = 0.0, backbone_lr_mult: float = 1.0, freeze_backbone: bool = False,
+                 channels_last: bool = True, id_check_age: float = ID_CHECK_AGE):
         """
         optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
         scheduler: partial `age_lightning.schedules` factory taking (optimizer, total_steps), or None.
@@ -130,5 +130,6 @@ class AgeRegressor(L.LightningModule):
         optimizer = self.optimizer_factory(params=groups)
         if not self.scheduler_factory:  # None, or the empty `scheduler: none` config
             return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total_steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

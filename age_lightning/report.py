@@ -44,7 +44,8 @@ def render_report(m: dict) -> str:
         f"{_pct(m['within_5'])} | {_num(m['bias'], signed=True)} |", "",
         "## By age band", "",
         "| band | photos | MAE | bias |", "|---|---|---|---|",
-        *(f"| {band} | {b['n']} | {_num(b['mae'])} | {_num(b['bias'], signed=True)} |" for band, b in m["bands"].items()),
+        *(f"| {band} | {b['n']} | {_num(b['mae'])} | {_num(b['bias'], signed=True)} |"
+          for band, b in m["bands"].items()),
         "", f"![error by band]({PLOTS['bands']})", "", f"![predicted vs real]({PLOTS['scatter']})", "",
         f"![age histogram]({PLOTS['histogram']})", "",
         "## Alcohol age check", "", *_age_check_section(m["age_check"]), "",

@@ -82,7 +82,8 @@ def render_markdown(table: pd.DataFrame, sweep_dir: Path) -> str:
     completed = table[table["status"] == "completed"]
     if len(completed):
         best = completed.iloc[0]
-        lines += ["", f"Rerun the best: `python train.py {' '.join(shlex.quote(o) for o in best['overrides'].split())}`"]
+        command = " ".join(shlex.quote(o) for o in best["overrides"].split())
+        lines += ["", f"Rerun the best: `python train.py {command}`"]
     lines += ["", "![validation MAE curves](val_mae_curves.png)", ""]
     return "\n".join(lines)
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
+from age_lightning.batch_predict import predict_files, summary
 from age_lightning.errors import UserError
 from age_lightning.faces import FaceCropper
 from age_lightning.inference import load_checkpoint
-from age_lightning.batch_predict import predict_files, summary
 from conftest import ROOT, compose_config
 from evaluate import evaluate
 

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from age_lightning.constants import age_band
-from age_lightning.metrics import (age_check_curve, age_check_metrics, band_metrics, evaluation_metrics,
-                                   flat_scalars, rate, regression_metrics)
+from age_lightning.metrics import (
+    age_check_curve,
+    age_check_metrics,
+    band_metrics,
+    evaluation_metrics,
+    flat_scalars,
+    rate,
+    regression_metrics,
+)
 
 
 def test_regression_metrics_on_hand_made_predictions():

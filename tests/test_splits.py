@@ -29,7 +29,8 @@ def test_seed_notebook_takes_first_quarter_of_csv_rows_as_val():
     assert split.tolist() == ["val", "val"] + ["train"] * 6
     # an invalid (dropped) row does not move the boundary: it is counted by line number
     without_line_3 = rows[rows["line"] != 3]
-    assert assign_splits(without_line_3, "seed_notebook", FRACTIONS, 0, total_rows=8).tolist() == ["val"] + ["train"] * 6
+    split = assign_splits(without_line_3, "seed_notebook", FRACTIONS, 0, total_rows=8)
+    assert split.tolist() == ["val"] + ["train"] * 6
 
 
 @pytest.mark.parametrize("fractions", [{"train": 0.5, "val": 0.2}, {"train": 0.7, "val": 0.3, "holdout": 0.0}])
