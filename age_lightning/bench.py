@@ -1,7 +1,7 @@
 """Speed and parity measurements (benchmarks are scripts, not tests). Results go to docs/benchmarks.md.
 
     python -m age_lightning.bench throughput --data-root DIR [--image-size 224] [--batch-size 32] [--steps 20]
-        [--precision 32-true] [--accelerator auto] [--num-workers 2]
+        [--precision 32-true] [--accelerator auto] [--num-workers 2] [--compile]
     python -m age_lightning.bench latency  --image-size 224 [--photos DIR] [--repeats 50] [--onnx] [--int8]
     python -m age_lightning.bench parity   --ckpt CKPT --photos DIR [--limit 500]
 
@@ -88,7 +88,7 @@ def _trainer(args, callbacks) -> L.Trainer:
 def compute_bound(args) -> float:
     """Training img/s (forward, backward, Adam step) on one synthetic batch that never leaves the device."""
     device = _device(args)
-    model = AgeRegressor(weights=None).to(device).train()
+    model = AgeRegressor(weights=None, compile=args.compile).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
     ages = torch.rand(args.batch_size, device=device) * 80
@@ -232,6 +232,7 @@ def main() -> None:
     speed.add_argument("--precision", default="32-true")
     speed.add_argument("--accelerator", default="auto")
     speed.add_argument("--num-workers", type=int, default=2)
+    speed.add_argument("--compile", action="store_true", help="torch.compile the backbone (compute-bound only)")
     for name in ("latency", "parity"):
         command = commands.add_parser(name)
         command.add_argument("--ckpt", help="a checkpoint from train.py (default: random init)")

@@ -30,7 +30,7 @@ def load_checkpoint(path: str, device: str = "auto") -> tuple[AgeRegressor, dict
         raise UserError(f"{path} is not a checkpoint this project can read: {str(error)[:300]}") from None
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise UserError(f"{path} is not a Lightning checkpoint written by train.py")
-    hparams = {**checkpoint["hyper_parameters"], "weights": None, "weights_path": None}
+    hparams = {**checkpoint["hyper_parameters"], "weights": None, "weights_path": None, "compile": False}
     try:
         model = AgeRegressor(**hparams)
         model.load_state_dict(checkpoint["state_dict"])

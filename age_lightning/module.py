@@ -24,12 +24,13 @@ class AgeRegressor(L.LightningModule):
     def __init__(self, optimizer: Callable | None = None, scheduler: Callable | None = None,
                  weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None, download: bool = True,
                  loss: str = "l1", dropout: float = 0.0, backbone_lr_mult: float = 1.0, freeze_backbone: bool = False,
-                 channels_last: bool = True, id_check_age: float = ID_CHECK_AGE):
+                 channels_last: bool = True, id_check_age: float = ID_CHECK_AGE, compile: bool = False):
         """
         optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
         scheduler: partial `age_lightning.schedules` factory taking (optimizer, total_steps), or None.
         backbone_lr_mult: backbone learning rate = lr * backbone_lr_mult (the head gets lr).
         id_check_age: the age-check threshold used for the test/age_check/* metrics.
+        compile: run the backbone through torch.compile (the module and its checkpoints stay uncompiled).
         """
         super().__init__()
         if loss not in LOSSES:
@@ -50,6 +51,7 @@ class AgeRegressor(L.LightningModule):
         self.test_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        self.backbone_forward = torch.compile(self.backbone.forward) if compile else self.backbone.forward
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -62,7 +64,7 @@ class AgeRegressor(L.LightningModule):
         """Normalized age prediction, shape (batch,)."""
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.head(self.backbone(images)).squeeze(1).float()
+        return self.head(self.backbone_forward(images)).squeeze(1).float()
 
     @torch.no_grad()
     def predict_age(self, images: torch.Tensor) -> torch.Tensor:
