@@ -126,9 +126,9 @@ class AgeRegressor(L.LightningModule):
         head = [p for p in self.head.parameters() if p.requires_grad]
         backbone = [p for p in self.backbone.parameters() if p.requires_grad]
         lr = self.optimizer_factory.keywords["lr"]
-        groups = [{"params": head, "lr": lr}]
+        groups = [{"params": head, "lr": lr, "name": "head"}]  # names show in TensorBoard as lr-Adam/head
         if backbone:
-            groups.append({"params": backbone, "lr": lr * self.hparams.backbone_lr_mult})
+            groups.append({"params": backbone, "lr": lr * self.hparams.backbone_lr_mult, "name": "backbone"})
         optimizer = self.optimizer_factory(params=groups)
         if not self.scheduler_factory:  # None, or the empty `scheduler: none` config
             return optimizer
