@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from rich.progress import track
 
 from age_lightning.images import load_rgb
+from age_lightning.preprocess import center_offsets, resize_shorter_side
 
 CACHE_VERSION = 1
 
@@ -34,13 +34,9 @@ def cache_key(paths: list[str], side: int, image_size: int) -> str:
 def decode_square(path: str, side: int, image_size: int) -> np.ndarray:
     """(side, side, 3) uint8: shorter side resized to `side` (as torchvision's Resize does), long side cut so
     that the centered image_size crop matches a direct center crop of the resized photo."""
-    image = load_rgb(path, min_size=side)
-    width, height = image.size
-    size = (side, int(side * height / width)) if width <= height else (int(side * width / height), side)
-    image = image.resize(size, Image.BILINEAR)
-    inner = int(round((side - image_size) / 2.0))
-    left = int(round((size[0] - image_size) / 2.0)) - inner
-    top = int(round((size[1] - image_size) / 2.0)) - inner
+    image = resize_shorter_side(load_rgb(path, min_size=side), side)
+    inner = center_offsets((side, side), image_size)[0]
+    left, top = (offset - inner for offset in center_offsets(image.size, image_size))
     return np.asarray(image.crop((left, top, left + side, top + side)))
 
 
