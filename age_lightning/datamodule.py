@@ -116,6 +116,7 @@ class AgeDataModule(L.LightningDataModule):
         self.eval_transform = eval_transform(image_size)
         self.tables: dict[str, pd.DataFrame] = {}
         self.cached = None  # the decoded-image array when cache_dir is set
+        self._valid_rows: pd.DataFrame | None = None  # load_table's result, validated once per process
 
     def prepare_data(self) -> None:
         """Runs once per node (local rank 0) before setup: generate the demo data, build the image cache."""
@@ -145,7 +146,15 @@ class AgeDataModule(L.LightningDataModule):
             raise DatasetError(f"training needs non-empty train and val splits, got {sizes}")
 
     def load_table(self) -> pd.DataFrame:
-        """All valid rows with their split; applies the on_invalid policy to the problems found."""
+        """All valid rows with their split; applies the on_invalid policy to the problems found.
+
+        Validation (which decodes every image) runs once per process: prepare_data and setup share the result.
+        """
+        if self._valid_rows is None:
+            self._valid_rows = self._validate()
+        return self._valid_rows.copy()
+
+    def _validate(self) -> pd.DataFrame:
         table, problems = read_labels(self.spec, check_images=self.hparams.check_images)
         if problems and self.hparams.on_invalid == "error":
             raise DatasetError(format_problems(self.spec, problems) +
