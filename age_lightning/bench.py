@@ -3,13 +3,14 @@
     python -m age_lightning.bench throughput --data-root DIR [--image-size 224] [--batch-size 32] [--steps 20]
         [--precision 32-true] [--accelerator auto] [--num-workers 2] [--compile]
     python -m age_lightning.bench latency  --image-size 224 [--photos DIR] [--repeats 50] [--onnx] [--int8]
-    python -m age_lightning.bench parity   --ckpt CKPT --photos DIR [--limit 500]
+    python -m age_lightning.bench parity   --ckpt CKPT --photos DIR [--limit 500] [--int8 --calibration-dir DIR]
 
 throughput: training img/s (1) compute-bound, on synthetic tensors already in device memory, (2) end to end
 through the real AgeDataModule on a labeled folder, without and with the decoded-image cache, (3) their ratio,
 and (4) inference img/s at batch 64.
 latency: single-photo time (decode + preprocess + forward), median over repeats, for PyTorch on the CPU and,
-with --onnx, for the exported ONNX model under onnxruntime (--int8: also its dynamically quantized copy).
+with --onnx, for the exported ONNX model under onnxruntime (--int8: also its static int8 copy, calibrated on
+--calibration-dir, default the --photos).
 Without --ckpt the model is randomly initialized: speed does not depend on the weights.
 parity: ONNX vs PyTorch predictions (years) on real photos, and with --int8 the quantized model's MAE cost.
 """
@@ -38,22 +39,27 @@ def model_and_size(ckpt: str | None, image_size: int):
     return AgeRegressor(weights=None).eval(), image_size
 
 
-def onnx_models(model, image_size: int, folder: Path, int8: bool) -> dict:
-    from age_lightning.export import export_model
+def onnx_models(model, image_size: int, folder: Path, int8_calibration: list[np.ndarray] | None = None) -> dict:
+    """The exported model under onnxruntime, and its static int8 copy when calibration images are given."""
+    from age_lightning.export import export_model, quantize_int8
     from age_lightning.serve import OnnxAgeModel
 
     path = folder / "model.onnx"
     export_model(model, image_size, path)
     path.with_suffix(".json").write_text(f'{{"input": {{"size": {image_size}}}, "id_check_age": 25}}')
     models = {"onnxruntime fp32": OnnxAgeModel(path)}
-    if int8:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantized = folder / "model_int8.onnx"
-        quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8)
-        quantized.with_suffix(".json").write_text(path.with_suffix(".json").read_text())
-        models["onnxruntime int8 (dynamic)"] = OnnxAgeModel(quantized)
+    if int8_calibration is not None:
+        quantized = quantize_int8(path, int8_calibration, folder / "model_int8.onnx")
+        models["onnxruntime int8 (static)"] = OnnxAgeModel(quantized)
     return models
+
+
+def int8_calibration(args, size: int, fallback: Path) -> list[np.ndarray] | None:
+    from age_lightning.export import calibration_images
+
+    if not args.int8:
+        return None
+    return calibration_images(args.calibration_dir or args.photos or fallback, size, args.calibration_photos)
 
 
 class _StepTimer(L.Callback):
@@ -173,7 +179,8 @@ def latency(args) -> None:
     backends = {"pytorch fp32": pytorch}
     with tempfile.TemporaryDirectory() as folder:
         if args.onnx:
-            backends.update(onnx_models(model, size, Path(folder), args.int8))
+            generated = _generated_photo(Path(folder)).parent
+            backends.update(onnx_models(model, size, Path(folder), int8_calibration(args, size, generated)))
         print(f"single-photo latency, {size}px, torch threads {torch.get_num_threads()}, "
               f"{'photos from ' + str(args.photos) if photos else 'a generated 200x200 JPEG'}")
         for name, predict in backends.items():
@@ -196,7 +203,7 @@ def parity(args) -> None:
         reference = np.concatenate([model.predict_age(torch.from_numpy(b)).numpy()
                                     for b in np.array_split(images, max(1, len(images) // 64))])
     with tempfile.TemporaryDirectory() as folder:
-        for name, onnx in onnx_models(model, size, Path(folder), args.int8).items():
+        for name, onnx in onnx_models(model, size, Path(folder), int8_calibration(args, size, None)).items():
             predicted = np.concatenate([onnx(b) for b in np.array_split(images, max(1, len(images) // 64))])
             difference = np.abs(predicted - reference)
             print(f"{name}: {len(files)} photos, |onnx - pytorch| max {difference.max():.4f} "
@@ -238,7 +245,9 @@ def main() -> None:
         command.add_argument("--ckpt", help="a checkpoint from train.py (default: random init)")
         command.add_argument("--image-size", type=int, default=224)
         command.add_argument("--photos", help="an image folder (latency: optional; parity: required)")
-        command.add_argument("--int8", action="store_true", help="also try dynamic int8 quantization")
+        command.add_argument("--int8", action="store_true", help="also try static int8 quantization")
+        command.add_argument("--calibration-dir", help="photos to calibrate int8 on (default: --photos)")
+        command.add_argument("--calibration-photos", type=int, default=100)
     commands.choices["latency"].add_argument("--repeats", type=int, default=50)
     commands.choices["latency"].add_argument("--onnx", action="store_true")
     commands.choices["parity"].add_argument("--limit", type=int, default=500)

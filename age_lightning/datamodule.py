@@ -21,6 +21,15 @@ log = logging.getLogger(__name__)
 INVALID_ROWS_FILE = "invalid_rows.csv"
 
 
+def seeded(transform, image, seed: int | None):
+    """transform(image) with its random choices drawn from `seed`; the global RNG state is left as it was."""
+    if seed is None:
+        return transform(image)
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return transform(image)
+
+
 class AgeDataset(Dataset):
     """(image tensor, age in years as float32) for each row of a validated labels table."""
 
@@ -40,17 +49,13 @@ class AgeDataset(Dataset):
             image = load_rgb(self.paths[index], min_size=self.decode_size)
         except Exception as error:  # the file changed since validation: say which one
             raise RuntimeError(f"could not read {self.paths[index]}: {error}") from error
-        if seed is None:
-            return self.transform(image), self.ages[index]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self.transform(image), self.ages[index]
+        return seeded(self.transform, image, seed), self.ages[index]
 
 
 class CachedAgeDataset(Dataset):
-    """(uint8 image tensor (3, side, side) from the decoded-image cache, age): workers only slice an array.
-
-    The transforms run later on whole batches, on the accelerator (AgeDataModule.on_after_batch_transfer).
+    """(uint8 image tensor (3, side, side) from the decoded-image cache, age[, augmentation seed]): workers only
+    slice an array. The transforms run later on whole batches, on the accelerator
+    (AgeDataModule.on_after_batch_transfer), each image's augmentation seeded by EpochShuffle as without the cache.
     """
 
     def __init__(self, table: pd.DataFrame, array):
@@ -62,8 +67,9 @@ class CachedAgeDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, key: int | tuple[int, int]):
-        index = key[0] if isinstance(key, tuple) else key
-        return torch.from_numpy(self.array[self.rows[index]].copy()).permute(2, 0, 1), self.ages[index]
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        image = torch.from_numpy(self.array[self.rows[index]].copy()).permute(2, 0, 1)
+        return (image, self.ages[index]) if seed is None else (image, self.ages[index], seed)
 
 
 class EpochShuffle(Sampler):
@@ -203,12 +209,14 @@ class AgeDataModule(L.LightningDataModule):
         return AgeDataset(self.table(split), transform, decode_size=self.decode_size)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        """With the cache, batches arrive as uint8 squares: transform them here, on the accelerator."""
-        images, ages = batch
+        """With the cache, batches arrive as uint8 squares: transform them here, on the accelerator.
+        Training batches (from EpochShuffle) carry a seed per image for its augmentation."""
+        images, ages, *seeds = batch
         if self.cached is None or images.dtype != torch.uint8:
             return batch
-        if self.trainer is not None and self.trainer.training:
-            return torch.stack([self.train_transform(image) for image in images]), ages
+        if seeds:
+            return torch.stack([seeded(self.train_transform, image, seed)
+                                for image, seed in zip(images, seeds[0].tolist())]), ages
         return self.eval_transform(images), ages
 
     def eval_images(self, split: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -24,5 +24,5 @@ def test_throughput_benchmark_smoke(tmp_path):
 
 
 def test_latency_benchmark_smoke():
-    out = bench("latency", "--image-size", "32", "--repeats", "2", "--onnx")
-    assert "pytorch fp32" in out and "onnxruntime fp32" in out
+    out = bench("latency", "--image-size", "32", "--repeats", "2", "--onnx", "--int8")
+    assert "pytorch fp32" in out and "onnxruntime fp32" in out and "onnxruntime int8 (static)" in out

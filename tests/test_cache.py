@@ -60,3 +60,23 @@ def test_training_with_the_cache(tmp_path):
     summary = train(compose_config("train", tiny_train_overrides(tmp_path, "data.cache=true",
                                                                  "augmentation=strong")))
     assert summary["metrics"]["val/mae"] > 0 and list((tmp_path / "cache" / "decoded").glob("*.npy"))
+
+
+def test_cached_augmentation_depends_only_on_seed_and_epoch(tmp_path):
+    """Resumes are exact with the cache too: a training batch's augmentation ignores the global RNG state."""
+    root = ensure_synthetic_dataset(tmp_path / "faces", num_images=24, image_size=40, seed=1)
+    datamodule = AgeDataModule(root=str(root), image_size=32, batch_size=8, seed=3, cache=True,
+                               cache_dir=str(tmp_path / "c"), augmentation={"crop_scale": (0.5, 1.0), "hflip": 0.5,
+                                                                            "rotation": 10, "color_jitter": 0.3})
+    datamodule.setup("fit")
+
+    def first_batch(epoch: int, global_seed: int) -> torch.Tensor:
+        loader = datamodule.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        torch.manual_seed(global_seed)
+        images, ages = datamodule.on_after_batch_transfer(next(iter(loader)), 0)
+        assert images.dtype == torch.float32 and images.shape == (8, 3, 32, 32) and ages.shape == (8,)
+        return images
+
+    assert torch.equal(first_batch(1, global_seed=0), first_batch(1, global_seed=123))
+    assert not torch.equal(first_batch(1, global_seed=0), first_batch(2, global_seed=0))

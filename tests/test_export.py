@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from age_lightning.errors import UserError
-from age_lightning.export import export_onnx
+from age_lightning.export import calibration_images, export_onnx, quantize_int8
 from age_lightning.inference import load_checkpoint
 from age_lightning.preprocess import preprocess
 from age_lightning.transforms import eval_transform
@@ -47,6 +47,28 @@ def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
     with torch.inference_mode():
         expected = model.predict_age(torch.from_numpy(images)).numpy()
     np.testing.assert_allclose(OnnxAgeModel(exported)(images), expected, atol=0.05)
+
+
+def test_static_int8_copy_is_close_to_fp32(exported, tiny_checkpoint):
+    from age_lightning.serve import OnnxAgeModel
+
+    folder = tiny_checkpoint["data_root"] / "final_files"
+    calibration = calibration_images(folder, 32, count=16)
+    quantized = quantize_int8(exported, calibration, exported.with_name("model_int8.onnx"))
+    meta = json.loads(quantized.with_suffix(".json").read_text())
+    assert meta["model_file"] == "model_int8.onnx" and meta["quantization"]["calibration_photos"] == 16
+    images = np.stack(calibration_images(folder, 32, count=48))
+    fp32, int8 = OnnxAgeModel(exported)(images), OnnxAgeModel(quantized)(images)
+    assert not np.allclose(fp32, int8, atol=1e-4)  # it really is another model
+    assert np.abs(fp32 - int8).mean() < 0.1 * np.abs(fp32 - fp32.mean()).mean() + 0.5
+
+
+def test_int8_export_needs_calibration_photos(tiny_checkpoint, tmp_path):
+    checkpoint = tiny_checkpoint["best_checkpoint"]
+    result = subprocess.run([sys.executable, "-m", "age_lightning.export", f"ckpt_path={checkpoint}", "int8=true",
+                             f"paths.log_dir={tmp_path}/logs"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 1 and "calibration_dir" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_serve_runs_without_torch(exported, tiny_checkpoint, tmp_path):
