@@ -54,12 +54,14 @@ def onnx_models(model, image_size: int, folder: Path, int8_calibration: list[np.
     return models
 
 
-def int8_calibration(args, size: int, fallback: Path) -> list[np.ndarray] | None:
+def int8_calibration(args, size: int, scratch: Path) -> list[np.ndarray] | None:
+    """Calibration images for --int8 (None without it): --calibration-dir, else --photos, else a generated photo."""
     from age_lightning.export import calibration_images
 
     if not args.int8:
         return None
-    return calibration_images(args.calibration_dir or args.photos or fallback, size, args.calibration_photos)
+    folder = args.calibration_dir or args.photos or _generated_photo(scratch).parent
+    return calibration_images(folder, size, args.calibration_photos)
 
 
 class _StepTimer(L.Callback):
@@ -179,8 +181,7 @@ def latency(args) -> None:
     backends = {"pytorch fp32": pytorch}
     with tempfile.TemporaryDirectory() as folder:
         if args.onnx:
-            generated = _generated_photo(Path(folder)).parent
-            backends.update(onnx_models(model, size, Path(folder), int8_calibration(args, size, generated)))
+            backends.update(onnx_models(model, size, Path(folder), int8_calibration(args, size, Path(folder))))
         print(f"single-photo latency, {size}px, torch threads {torch.get_num_threads()}, "
               f"{'photos from ' + str(args.photos) if photos else 'a generated 200x200 JPEG'}")
         for name, predict in backends.items():
@@ -203,7 +204,7 @@ def parity(args) -> None:
         reference = np.concatenate([model.predict_age(torch.from_numpy(b)).numpy()
                                     for b in np.array_split(images, max(1, len(images) // 64))])
     with tempfile.TemporaryDirectory() as folder:
-        for name, onnx in onnx_models(model, size, Path(folder), int8_calibration(args, size, None)).items():
+        for name, onnx in onnx_models(model, size, Path(folder), int8_calibration(args, size, Path(folder))).items():
             predicted = np.concatenate([onnx(b) for b in np.array_split(images, max(1, len(images) // 64))])
             difference = np.abs(predicted - reference)
             print(f"{name}: {len(files)} photos, |onnx - pytorch| max {difference.max():.4f} "
