@@ -1,50 +1,10 @@
 """Train the age regressor: `python train.py [experiment=...] [group=option] [key=value ...]`."""
 
-import logging
-import time
-
 import hydra
-import lightning as L
 from omegaconf import DictConfig
 
-from age_lightning.hydra_utils import (
-    exit_on_user_error,
-    instantiate_dict,
-    log_hyperparameters,
-    resolve_checkpoint,
-    write_run_summary,
-)
-
-log = logging.getLogger(__name__)
-
-
-def train(cfg: DictConfig) -> dict:
-    """Fit, then test the best checkpoint; returns the final metrics (also written to run_summary.json)."""
-    started = time.time()
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    model = hydra.utils.instantiate(cfg.model)
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.get("callbacks")),
-                                      logger=instantiate_dict(cfg.get("logger")))
-    log_hyperparameters(cfg, trainer)
-    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), f"{cfg.paths.log_dir}/{cfg.task_name}")
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
-    metrics["val/baseline_mae"] = datamodule.baseline_mae("val")
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if cfg.get("test") and len(datamodule.tables["test"]):
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None)
-        metrics.update(results[0] if results else {})
-        metrics["test/baseline_mae"] = datamodule.baseline_mae("test")
-    summary = {"status": "completed", "metrics": metrics, "best_checkpoint": best, "epochs": trainer.current_epoch,
-               "wall_time_s": round(time.time() - started, 1)}
-    if trainer.is_global_zero:
-        write_run_summary(cfg.paths.output_dir, summary)
-    log.info("Best checkpoint: %s", best)
-    log.info("Best val MAE %.2f years (predict-the-mean baseline %.2f)%s", metrics.get("val/mae_best", float("nan")),
-             metrics["val/baseline_mae"], f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "")
-    return summary
+from age_lightning.hydra_utils import exit_on_user_error
+from age_lightning.model.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

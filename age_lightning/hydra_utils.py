@@ -36,7 +36,39 @@ def swept_overrides_dirname(task_overrides, sweeper_params=None) -> str:
     return ",".join(chosen).replace("/", "_") or "run"
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), per the flags Linux reports."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:  # not Linux: no way to tell, so assume not
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+@functools.lru_cache
+def best_precision(accelerator: str) -> str:
+    """Lightning precision for the accelerator: bf16-mixed on GPUs and on CPUs with native bf16, else fp32
+    (emulated bf16 is slower than fp32 on a CPU). Says why when it falls back."""
+    import torch
+
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return "bf16-mixed"
+    if native_cpu_bf16():
+        return "bf16-mixed"
+    log.warning("This CPU has no native bf16 (AVX-512 BF16 or AMX): training in fp32 (32-true), which is faster "
+                "here than emulated bf16. Set trainer.precision to override.")
+    return "32-true"
+
+
+def is_gpu(accelerator: str) -> bool:
+    import torch
+
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
 OmegaConf.register_new_resolver("swept_overrides_dirname", swept_overrides_dirname, replace=True)
+OmegaConf.register_new_resolver("best_precision", best_precision, replace=True)
+OmegaConf.register_new_resolver("is_gpu", is_gpu, replace=True)
 
 
 def instantiate_dict(configs: DictConfig | None) -> list:
@@ -51,8 +83,9 @@ def log_hyperparameters(cfg: DictConfig, trainer: L.Trainer) -> None:
     container = {k: OmegaConf.to_container(cfg[k], resolve=True)
                  for k in ("data", "augmentation", "model", "optimizer", "scheduler", "trainer")}
     model = {k: v for k, v in container["model"].items() if k not in ("optimizer", "scheduler")}
-    data = {k: v for k, v in container["data"].items() if k not in ("augmentation", "report_dir")}
-    params = {"seed": cfg.seed, "data": data, "augmentation": container["augmentation"], "model": model,
+    data = {k: v for k, v in container["data"].items() if k not in ("augmentation", "faces", "report_dir")}
+    params = {"seed": cfg.seed, "data": data, "faces": container["data"].get("faces") or {"mode": "none"},
+              "augmentation": container["augmentation"], "model": model,
               "optimizer": container["optimizer"], "scheduler": container["scheduler"] or "none",
               "trainer": {k: container["trainer"].get(k) for k in ("max_epochs", "precision", "accelerator")}}
     if HydraConfig.initialized():
@@ -62,13 +95,14 @@ def log_hyperparameters(cfg: DictConfig, trainer: L.Trainer) -> None:
 
 
 def resolve_checkpoint(ckpt_path: str | None, search_dir: str) -> str | None:
-    """`last` means the newest last.ckpt under search_dir (earlier runs); anything else is a path."""
+    """`latest` means the newest last.ckpt under search_dir (earlier runs); anything else is a path.
+    (Not Lightning's `last`, which means the last checkpoint of the current run.)"""
     if ckpt_path is None:
         return None
-    if ckpt_path == "last":
+    if ckpt_path == "latest":
         candidates = sorted(Path(search_dir).glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
         if not candidates:
-            raise UserError(f"ckpt_path=last: no last.ckpt under {search_dir} to resume from")
+            raise UserError(f"ckpt_path=latest: no last.ckpt under {search_dir} to resume from")
         log.info("Resuming from %s", candidates[-1])
         return str(candidates[-1])
     if not Path(ckpt_path).is_file():

@@ -1,5 +1,6 @@
 """Loading any photo a user may have (JPEG/PNG, gray, RGBA, CMYK, 16-bit, EXIF-rotated) as upright RGB."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,11 @@ from PIL import Image, ImageOps
 # possible decompression bombs; large JPEGs are decoded at reduced scale (see load_rgb's min_size).
 MAX_PIXELS = 256_000_000
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def decode_threads() -> int:
+    """Threads for decoding many photos at once (Pillow and onnxruntime release the GIL)."""
+    return min(8, (os.cpu_count() or 1) * 2)
 
 
 def load_rgb(path: str | Path, min_size: int | None = None) -> Image.Image:

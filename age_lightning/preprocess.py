@@ -1,17 +1,26 @@
 """Evaluation preprocessing with numpy and Pillow only, for runtimes without torch (the ONNX predictor).
 
-It reproduces `transforms.eval_transform` exactly (tests/test_export.py checks it), and both the PyTorch and
-the ONNX predictors use it, so their inputs cannot drift apart.
+It is the one definition of what the network sees: the PyTorch pipeline's uint8 squares + `transforms.eval_batch`
+give the same arrays (tests/test_transforms.py checks it), and both predictors call `preprocess`.
 """
 
 import numpy as np
 from PIL import Image
 
-from age_lightning.constants import IMAGENET_MEAN, IMAGENET_STD
+# torchvision's ImageNet normalization (the statistics the pretrained ResNet50 expects).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
+# The network's input side unless a config says otherwise (the ImageNet size).
+DEFAULT_IMAGE_SIZE = 224
 # Evaluation resizes the shorter side to image_size / EVAL_CROP_RATIO, then center-crops image_size
 # (torchvision's ImageNet recipe: 256 -> 224).
 EVAL_CROP_RATIO = 0.875
+
+
+def square_side(image_size: int) -> int:
+    """Photos become squares of this side before the crop (the evaluation resize)."""
+    return round(image_size / EVAL_CROP_RATIO)
 
 
 def resize_shorter_side(image: Image.Image, side: int) -> Image.Image:
@@ -28,7 +37,7 @@ def center_offsets(size: tuple[int, int], crop: int) -> tuple[int, int]:
 
 def preprocess(image: Image.Image, image_size: int) -> np.ndarray:
     """RGB PIL image -> float32 array (3, image_size, image_size), resized, center-cropped, normalized."""
-    image = resize_shorter_side(image, round(image_size / EVAL_CROP_RATIO))
+    image = resize_shorter_side(image, square_side(image_size))
     left, top = center_offsets(image.size, image_size)
     image = image.crop((left, top, left + image_size, top + image_size))
     array = np.asarray(image, dtype=np.float32) / 255.0

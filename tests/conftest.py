@@ -1,4 +1,8 @@
+import contextlib
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,30 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 UTKFACE = Path(os.environ.get("UTKFACE_DIR", ROOT.parent / "shared" / "data" / "utkface"))
+AAF = ROOT.parent / "shared" / "data" / "aaf_train"
+ASTRONAUT = ROOT / "tests" / "data" / "astronaut.jpg"  # NASA's public-domain portrait (scikit-image's data.astronaut)
+
+
+def run_command(script: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run one of the project's commands (train.py, predict_onnx.py, scripts/bench.py, ...) as a user would:
+    a fresh interpreter, output captured; killed with all its children if it outlives `timeout`."""
+    with started_command(script, *args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True) as process:
+        stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+@contextlib.contextmanager
+def started_command(script: str, *args: str, cwd: Path, **popen):
+    """A command running in the background for the `with` block; whatever happens in the block, the command and
+    all its children (data loader workers, DDP ranks) are killed when it ends, so a failing test leaks nothing."""
+    process = subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=cwd, start_new_session=True, **popen)
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def compose_config(config_name: str, overrides: list[str]):
@@ -25,8 +53,8 @@ def tiny_train_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """The demo experiment shrunk to seconds: 48 generated 40 px images, 32 px input, 1 epoch."""
     out = tmp_path / "run"
     out.mkdir(parents=True, exist_ok=True)
-    return ["experiment=demo", f"data.root={tmp_path}/faces", "data.synthetic.num_images=48",
-            "data.synthetic.image_size=40", "data.image_size=32", "data.batch_size=8", "trainer.max_epochs=1",
+    return ["experiment=demo", f"data.root={tmp_path}/faces", "data.demo.num_images=48",
+            "data.demo.image_size=40", "data.image_size=32", "data.batch_size=8", "trainer.max_epochs=1",
             "callbacks.prediction_grid.num_images=4", f"paths.output_dir={out}", f"paths.log_dir={tmp_path}/logs",
             f"paths.cache_dir={tmp_path}/cache", *extra]
 
@@ -50,7 +78,7 @@ def make_folder(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> dict:
     """Train once on tiny generated data; returns the run summary (best_checkpoint, metrics) and data root."""
-    from train import train
+    from age_lightning.model.training import train
 
     tmp_path = tmp_path_factory.mktemp("tiny_run")
     summary = train(compose_config("train", tiny_train_overrides(tmp_path)))

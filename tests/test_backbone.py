@@ -2,7 +2,7 @@ import pytest
 import torch
 from torchvision.models import ResNet50_Weights, resnet50
 
-from age_lightning.backbone import WeightsUnavailableError, build_resnet50, cached_weights_path
+from age_lightning.model.backbone import WeightsUnavailableError, build_resnet50, cached_weights_path
 
 
 def test_random_init_outputs_2048_features():

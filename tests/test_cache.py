@@ -1,16 +1,20 @@
-"""The decoded-image cache: built once, reused, invalidated by changes, identical to the uncached eval path."""
+"""The squares cache: built once, reused, invalidated by changes, and training with it equals training without."""
 
 import os
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
-from age_lightning import cache
-from age_lightning.datamodule import AgeDataModule
-from age_lightning.synthetic import ensure_synthetic_dataset
+from age_lightning.data import cache
+from age_lightning.data.datamodule import AgeDataModule
+from age_lightning.data.synthetic import ensure_synthetic_dataset
+from age_lightning.faces import FacePolicy
+from age_lightning.model.training import train
 from conftest import compose_config, tiny_train_overrides
-from train import train
+
+NO_FACES = FacePolicy()
 
 
 def make_photos(folder, sizes):
@@ -25,15 +29,15 @@ def make_photos(folder, sizes):
 
 def test_cache_is_built_once_reused_and_invalidated(tmp_path):
     paths = make_photos(tmp_path / "photos", [(50, 50), (80, 40), (30, 90)])
-    first = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32)
-    assert first.shape == (3, 37, 37, 3) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
+    first, faces = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32, policy=NO_FACES)
+    assert faces is None and first.shape == (3, 37, 37, 3) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     stamp = os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns
-    again = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32)
+    again, _ = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32, policy=NO_FACES)
     assert np.array_equal(first, again) and os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns == stamp
 
     Image.new("RGB", (50, 50), (255, 0, 0)).save(paths[0])  # a changed file gets a new cache entry
     os.utime(paths[0], ns=(stamp + 10**9, stamp + 10**9))
-    changed = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32)
+    changed, _ = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32, policy=NO_FACES)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 and changed[0, 0, 0].tolist() == [254, 0, 0]
     assert not list((tmp_path / "cache").glob("*.tmp"))
 
@@ -56,10 +60,17 @@ def test_cached_eval_tensors_equal_the_uncached_path(tmp_path):
         torch.testing.assert_close(actual, expected, atol=1e-6, rtol=0)
 
 
-def test_training_with_the_cache(tmp_path):
-    summary = train(compose_config("train", tiny_train_overrides(tmp_path, "data.cache=true",
-                                                                 "augmentation=strong")))
-    assert summary["metrics"]["val/mae"] > 0 and list((tmp_path / "cache" / "decoded").glob("*.npy"))
+@pytest.mark.slow
+def test_training_with_the_cache_equals_training_without(tmp_path):
+    """Same squares, same seeded batch augmentation: the cache changes the speed, never the result."""
+    runs = [train(compose_config("train", tiny_train_overrides(tmp_path / name, f"data.root={tmp_path}/faces",
+                                                               f"data.cache={name == 'cached'}",
+                                                               "augmentation=strong", "trainer.max_epochs=2")))
+            for name in ("plain", "cached")]
+    assert list((tmp_path / "cached" / "cache" / "squares").glob("*.npy"))
+    assert not (tmp_path / "plain" / "cache" / "squares").exists()
+    for key in ("train/loss", "val/mae", "test/mae"):
+        assert runs[0]["metrics"][key] == runs[1]["metrics"][key], key
 
 
 def test_cached_augmentation_depends_only_on_seed_and_epoch(tmp_path):

@@ -1,20 +1,20 @@
 """evaluate.py, predict and EDA end to end on a tiny generated set and a tiny checkpoint."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
-from age_lightning.batch_predict import predict_files, summary
+from age_lightning.deploy.predict_files import PhotoPreparer, predict_files, summary
 from age_lightning.errors import UserError
-from age_lightning.faces import FaceCropper
-from age_lightning.inference import load_checkpoint
-from conftest import ROOT, compose_config
-from evaluate import evaluate
+from age_lightning.evaluation.evaluate import evaluate
+from age_lightning.evaluation.inference import load_checkpoint
+from age_lightning.faces import FacePolicy
+from conftest import ASTRONAUT, compose_config, run_command
+
+pytestmark = pytest.mark.slow
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -26,7 +26,7 @@ def test_evaluate_writes_report_metrics_predictions_and_plots(tiny_checkpoint, t
     metrics = evaluate(cfg)
 
     predictions = pd.read_csv(tmp_path / "predictions.csv")
-    assert list(predictions.columns) == ["file_name", "real_age", "predicted_age", "abs_error"]
+    assert list(predictions.columns) == ["source", "file_name", "real_age", "predicted_age", "abs_error"]
     assert len(predictions) == metrics["n"] > 0
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["mae"] == pytest.approx(predictions["abs_error"].mean(), abs=0.01)
@@ -67,31 +67,32 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
     Image.new("RGB", (120, 90), (90, 140, 200)).save(tmp_path / "sky.png")
     files = [*faces, tmp_path / "notes.jpg", tmp_path / "sky.png"]
 
-    plain = pd.DataFrame(predict_files(files, predict_batch, data["image_size"], batch_size=2))
+    plain = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(data["image_size"], FacePolicy()),
+                                       id_check_age=25, batch_size=2))
     assert plain["status"].tolist() == ["ok", "ok", "ok", "not an image", "ok"]
     predicted = plain[plain["status"] == "ok"]
     assert predicted["predicted_age"].between(0, 120).all() and predicted["age_band"].notna().all()
     assert plain.loc[3, ["predicted_age", "age_band", "asks_for_id"]].isna().all()
 
-    cropped = predict_files(files, predict_batch, data["image_size"], face_cropper=FaceCropper())
-    assert cropped[4]["status"] == "no face found" and cropped[3]["status"] == "not an image"
-    assert "1 x not an image" in summary(cropped)
-
-
-def run_module(module: str, *args, cwd):
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    files.append(ASTRONAUT)
+    aligned = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(data["image_size"], FacePolicy("align")),
+                                         id_check_age=25))
+    assert aligned["status"].tolist()[3:] == ["not an image", "no face found", "ok"]
+    astronaut = aligned.iloc[-1]
+    assert astronaut["faces_found"] == 1 and astronaut["face_score"] > 0.9
+    assert 60 < astronaut["face_x0"] < astronaut["face_x1"] < 160 and astronaut["face_y1"] < 128  # her face
+    assert "1 x not an image" in summary(aligned.to_dict("records"))
 
 
 def test_predict_and_eda_commands(tiny_checkpoint, tmp_path):
     out = tmp_path / "predictions.csv"
-    result = run_module("age_lightning.predict", f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+    result = run_command("predict.py", f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
                         f"input={tiny_checkpoint['data_root'] / 'final_files'}", f"output={out}",
                         f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(pd.read_csv(out)) == 48 and "48 predicted" in result.stdout
 
-    result = run_module("age_lightning.eda", f"data.root={tiny_checkpoint['data_root']}",
+    result = run_command("eda.py", f"data.root={tiny_checkpoint['data_root']}",
                         f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     run = next((tmp_path / "logs" / "eda" / "runs").iterdir())

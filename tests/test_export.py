@@ -1,8 +1,6 @@
 """ONNX export and the torch-free predictor."""
 
 import json
-import os
-import subprocess
 import sys
 
 import numpy as np
@@ -12,17 +10,12 @@ import torch
 from PIL import Image
 
 from age_lightning.errors import UserError
-from age_lightning.export import calibration_images, export_onnx, quantize_int8
-from age_lightning.inference import load_checkpoint
+from age_lightning.evaluation.inference import load_checkpoint
+from age_lightning.model.export import calibration_images, export_onnx, quantize_int8
 from age_lightning.preprocess import preprocess
-from age_lightning.transforms import eval_transform
-from conftest import ROOT
+from conftest import ROOT, run_command
 
-
-@pytest.mark.parametrize("size", [(200, 200), (333, 171), (90, 400), (31, 40)])
-def test_numpy_preprocessing_equals_the_torchvision_eval_transform(size):
-    image = Image.effect_noise(size, 60).convert("RGB")
-    np.testing.assert_allclose(preprocess(image, 64), eval_transform(64)(image).numpy(), atol=1e-5)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +32,7 @@ def test_export_writes_model_and_metadata(exported, tiny_checkpoint):
 
 
 def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
-    from age_lightning.serve import OnnxAgeModel
+    from age_lightning.deploy.onnx_model import OnnxAgeModel
 
     model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
     files = sorted((tiny_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:16]
@@ -50,7 +43,7 @@ def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
 
 
 def test_static_int8_copy_is_close_to_fp32(exported, tiny_checkpoint):
-    from age_lightning.serve import OnnxAgeModel
+    from age_lightning.deploy.onnx_model import OnnxAgeModel
 
     folder = tiny_checkpoint["data_root"] / "final_files"
     calibration = calibration_images(folder, 32, count=16)
@@ -65,19 +58,31 @@ def test_static_int8_copy_is_close_to_fp32(exported, tiny_checkpoint):
 
 def test_int8_export_needs_calibration_photos(tiny_checkpoint, tmp_path):
     checkpoint = tiny_checkpoint["best_checkpoint"]
-    result = subprocess.run([sys.executable, "-m", "age_lightning.export", f"ckpt_path={checkpoint}", "int8=true",
-                             f"paths.log_dir={tmp_path}/logs"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = run_command("export.py", f"ckpt_path={checkpoint}", "int8=true", f"paths.log_dir={tmp_path}/logs",
+                         cwd=tmp_path)
     assert result.returncode == 1 and "calibration_dir" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_serve_runs_without_torch(exported, tiny_checkpoint, tmp_path):
+NO_TORCH_RUN = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as stop:
+    code = stop.code
+loaded = sorted(m for m in ("torch", "lightning", "hydra", "torchvision") if m in sys.modules)
+assert not loaded, f"the torch-free predictor imported {loaded}"
+sys.exit(code)
+"""
+
+
+def test_predict_onnx_runs_without_torch(exported, tiny_checkpoint, tmp_path):
+    import subprocess
+
     folder = tiny_checkpoint["data_root"] / "final_files"
-    code = ("import sys; from age_lightning import serve; rc = serve.main(sys.argv[1:]); "
-            "assert 'torch' not in sys.modules, 'torch was imported'; sys.exit(rc)")
-    result = subprocess.run([sys.executable, "-c", code, f"model={exported}", f"input={folder}",
-                             f"output={tmp_path / 'ages.csv'}"], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(ROOT / "predict_onnx.py"), f"model={exported}",
+                             f"input={folder}", f"output={tmp_path / 'ages.csv'}"], capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_csv(tmp_path / "ages.csv")
     assert len(table) == 48 and (table["status"] == "ok").all() and "48 predicted" in result.stdout
@@ -87,8 +92,14 @@ def test_unexportable_checkpoint_gives_a_clear_error(tmp_path):
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
     with pytest.raises(UserError, match="not a checkpoint this project can read"):
         export_onnx(str(tmp_path / "notes.ckpt"), tmp_path / "out")
-    result = subprocess.run([sys.executable, "-m", "age_lightning.export", f"ckpt_path={tmp_path / 'notes.ckpt'}",
-                             f"paths.log_dir={tmp_path}/logs"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = run_command("export.py", f"ckpt_path={tmp_path / 'notes.ckpt'}", f"paths.log_dir={tmp_path}/logs",
+                         cwd=tmp_path)
     assert result.returncode == 1 and "not a checkpoint" in result.stderr and "Traceback" not in result.stderr
 
+
+
+def test_predict_onnx_options_are_typed(exported, tmp_path):
+    result = run_command("predict_onnx.py", f"model={exported}", f"input={tmp_path}", "batch_size=many", cwd=tmp_path)
+    assert result.returncode == 1 and "batch_size" in result.stderr and "Traceback" not in result.stderr
+    result = run_command("predict_onnx.py", f"model={exported}", f"input={tmp_path}", "colour=red", cwd=tmp_path)
+    assert result.returncode == 1 and "colour" in result.stderr and "Traceback" not in result.stderr

@@ -52,7 +52,7 @@ def test_10000_pixel_square_jpeg_loads_small_and_fast(tmp_path):
 
 
 def test_images_over_the_pixel_limit_are_refused_by_validation(tmp_path, monkeypatch):
-    from age_lightning import labels
+    from age_lightning.data import labels
 
     Image.new("RGB", (100, 100)).save(tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # errors above 2x the limit, as with the real limit

@@ -4,8 +4,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from age_lightning.datamodule import INVALID_ROWS_FILE, AgeDataModule
-from age_lightning.labels import DatasetError, LabelsSpec, read_labels
+from age_lightning.data.datamodule import INVALID_ROWS_FILE, AgeDataModule
+from age_lightning.data.labels import LabelsSpec, read_labels
+from age_lightning.errors import DatasetError
 
 
 def problems_of(root):

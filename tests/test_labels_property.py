@@ -7,8 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from age_lightning.constants import MAX_AGE, MIN_AGE
-from age_lightning.labels import DatasetError, LabelsSpec, read_labels
+from age_lightning.ages import MAX_AGE, MIN_AGE
+from age_lightning.data.labels import LabelsSpec, read_labels
+from age_lightning.errors import DatasetError
 
 NAMES = ["a.jpg", "b.png", "missing.jpg", "", "a.jpg", "sub/c.jpg", "x,y.jpg"]
 AGES = st.one_of(st.integers(-5, 200).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str),

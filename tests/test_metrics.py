@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from age_lightning.constants import age_band
-from age_lightning.metrics import (
+from age_lightning.ages import age_band
+from age_lightning.evaluation.metrics import (
     age_check_curve,
     age_check_metrics,
     band_metrics,

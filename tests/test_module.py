@@ -3,9 +3,9 @@ import functools
 import pytest
 import torch
 
-from age_lightning.constants import MAX_AGE
-from age_lightning.module import AgeRegressor
-from age_lightning.schedules import warmup_cosine
+from age_lightning.ages import MAX_AGE
+from age_lightning.model.module import AgeRegressor
+from age_lightning.model.schedules import warmup_cosine
 
 
 def make_model(**kwargs):

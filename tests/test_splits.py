@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from age_lightning.labels import DatasetError
-from age_lightning.splits import assign_splits
+from age_lightning.data.splits import assign_splits
+from age_lightning.errors import DatasetError
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
 

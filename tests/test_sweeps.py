@@ -1,15 +1,18 @@
 """Multirun sweeps: run folders named after the swept values, a summary, hparams in TensorBoard, failed runs."""
 
 import pandas as pd
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import tiny_train_overrides
-from test_train import run_cli
+from conftest import run_command, tiny_train_overrides
+
+pytestmark = pytest.mark.slow
 
 
 def test_sweep_with_a_failing_run_gives_folders_summary_and_hparams(tmp_path):
     overrides = [o for o in tiny_train_overrides(tmp_path) if not o.startswith("paths.output_dir")]
-    result = run_cli("-m", *overrides, "optimizer.lr=1e-3,1e-4", "model.loss=l1,bogus", "test=false", cwd=tmp_path)
+    result = run_command("train.py", "-m", *overrides, "optimizer.lr=1e-3,1e-4", "model.loss=l1,bogus", "test=false",
+                         cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
 
     sweep = next((tmp_path / "logs" / "train" / "multiruns").iterdir())
@@ -33,8 +36,8 @@ def test_sweep_with_a_failing_run_gives_folders_summary_and_hparams(tmp_path):
 
 def test_sweep_configs_in_conf_name_their_runs(tmp_path):
     overrides = [o for o in tiny_train_overrides(tmp_path) if not o.startswith("paths.output_dir")]
-    result = run_cli("-m", *overrides, "+sweep=loss", "hydra.sweeper.params={model.loss:'l1,mse'}", "test=false",
-                     cwd=tmp_path)
+    result = run_command("train.py", "-m", *overrides, "+sweep=loss", "hydra.sweeper.params={model.loss:'l1,mse'}",
+                         "test=false", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = next((tmp_path / "logs" / "train" / "multiruns").iterdir())
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0_model.loss=l1", "1_model.loss=mse"]

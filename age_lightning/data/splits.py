@@ -1,0 +1,47 @@
+"""Train/val/test assignment of labeled rows."""
+
+import numpy as np
+import pandas as pd
+
+from age_lightning.errors import DatasetError
+
+PROTOCOLS = ("auto", "random", "column", "seed_notebook")
+# The reference Keras notebook used ImageDataGenerator(validation_split=0.25), which takes the *first*
+# 25% of the dataframe's rows as validation and the rest as training, without shuffling and without a test set.
+SEED_NOTEBOOK_VAL_FRACTION = 0.25
+
+
+def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int, total_rows: int) -> pd.Series:
+    """Split name ("train", "val" or "test") of each row of a validated labels table.
+
+    `total_rows` is the number of data lines in labels.csv, invalid ones included, so that dropping a bad row
+    never moves other rows between splits under the row-order protocol.
+    """
+    if protocol not in PROTOCOLS:
+        raise DatasetError(f"unknown split protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if protocol == "auto":
+        protocol = "column" if "split" in table.columns else "random"
+    if protocol == "column":
+        if "split" not in table.columns:
+            raise DatasetError("data.split.protocol=column needs a 'split' column (train/val/test) in labels.csv")
+        return table["split"].rename("split")
+    if protocol == "seed_notebook":
+        first_val_lines = int(SEED_NOTEBOOK_VAL_FRACTION * total_rows)
+        is_val = (table["line"] - 2) < first_val_lines
+        return pd.Series(np.where(is_val, "val", "train"), index=table.index, name="split")
+    return _random_split(table.index, fractions, seed)
+
+
+def _random_split(index: pd.Index, fractions: dict, seed: int) -> pd.Series:
+    unknown = set(fractions) - {"train", "val", "test"}
+    if unknown or any(f < 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
+        raise DatasetError(f"data.split.fractions must give train/val/test fractions summing to 1, got {fractions}")
+    n = len(index)
+    n_val = round(fractions.get("val", 0) * n)
+    n_test = round(fractions.get("test", 0) * n)
+    if n - n_val - n_test < 1 or (fractions.get("val", 0) > 0 and n_val == 0):
+        raise DatasetError(f"{n} valid rows are too few for split fractions {fractions}")
+    names = np.array(["val"] * n_val + ["test"] * n_test + ["train"] * (n - n_val - n_test))
+    shuffled = np.empty(n, dtype=object)
+    shuffled[np.random.default_rng(seed).permutation(n)] = names
+    return pd.Series(shuffled, index=index, name="split")

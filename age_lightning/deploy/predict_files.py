@@ -1,0 +1,106 @@
+"""Image or folder -> one CSV row per file, for any backend (PyTorch or ONNX Runtime). Needs no torch.
+
+Files that are not images, or (under the face policy `align`) show no face, get a status instead of an age.
+"""
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from age_lightning.ages import age_band
+from age_lightning.errors import UserError
+from age_lightning.faces import NO_FACE, FaceAligner, FacePolicy
+from age_lightning.images import load_rgb
+from age_lightning.preprocess import preprocess, square_side
+
+OK = "ok"
+FACE_COLUMNS = ["faces_found", "face_score", "face_x0", "face_y0", "face_x1", "face_y1"]
+COLUMNS = ["file", "status", "predicted_age", "age_band", "asks_for_id", *FACE_COLUMNS]
+
+
+def input_files(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    raise UserError(f"input {path} is neither a file nor a folder")
+
+
+class PhotoPreparer:
+    """photo -> the network's input under a face policy, and what the face step found (None: no face)."""
+
+    def __init__(self, image_size: int, policy: FacePolicy, threads: int = 1):
+        self.image_size = image_size
+        self.aligner = FaceAligner(policy, threads=threads) if policy.aligns else None
+
+    def __call__(self, image: Image.Image) -> tuple[np.ndarray | None, dict]:
+        if self.aligner is None:
+            return preprocess(image, self.image_size), {}
+        aligned = self.aligner(image, square_side(self.image_size))
+        if aligned is None:
+            return None, {"faces_found": 0}
+        x0, y0, x1, y1 = aligned.face.box
+        return preprocess(aligned.image, self.image_size), {
+            "faces_found": aligned.faces_found, "face_score": round(aligned.face.score, 3),
+            "face_x0": round(x0), "face_y0": round(y0), "face_x1": round(x1), "face_y1": round(y1)}
+
+
+def predict_files(files: list[Path], predict_batch: Callable[[np.ndarray], np.ndarray], prepare: PhotoPreparer,
+                  id_check_age: float, batch_size: int = 32,
+                  progress: Callable = lambda items, **_: items) -> list[dict]:
+    """predict_batch: float32 array (N, 3, size, size) from `preprocess` -> predicted ages in years (N,)."""
+    rows, batch = [], []
+
+    def flush():
+        if batch:
+            ages = predict_batch(np.stack([array for _, array in batch]))
+            for (row, _), age in zip(batch, np.asarray(ages, dtype=float).tolist()):
+                row.update(predicted_age=round(age, 1), age_band=age_band([age])[0], asks_for_id=age < id_check_age)
+            batch.clear()
+
+    for file in progress(files, description=f"Predicting {len(files)} file(s)"):
+        row = {column: None for column in COLUMNS} | {"file": str(file), "status": OK}
+        rows.append(row)
+        try:
+            image = load_rgb(file)
+        except UnidentifiedImageError:
+            row["status"] = "not an image"
+            continue
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            row["status"] = f"unreadable: {error}"
+            continue
+        array, face = prepare(image)
+        row.update(face)
+        if array is None:
+            row["status"] = NO_FACE
+            continue
+        batch.append((row, array))
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(rows: list[dict]) -> str:
+    ok = [r for r in rows if r["status"] == OK]
+    lines = [f"{len(rows)} file(s): {len(ok)} predicted, {len(rows) - len(ok)} without a prediction"]
+    for status, count in Counter(r["status"] for r in rows if r["status"] != OK).most_common():
+        lines.append(f"  {count} x {status}")
+    if ok:
+        ages = [r["predicted_age"] for r in ok]
+        lines.append(f"predicted age: mean {np.mean(ages):.1f}, range {min(ages):.1f}-{max(ages):.1f}; "
+                     f"{sum(r['asks_for_id'] for r in ok)} would be asked for ID")
+    return "\n".join(lines)

@@ -1,0 +1,116 @@
+"""Evaluation metrics a store can act on: errors in years, per age band, and the alcohol age check.
+
+All functions take real and predicted ages (years) and return JSON-safe values: a share that cannot be
+measured (no people in the group) is None, never NaN.
+"""
+
+import numpy as np
+from scipy.stats import binomtest
+
+from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
+
+CONFIDENCE = 0.95
+THRESHOLD_SEARCH = np.arange(LEGAL_AGE, 61)  # candidate ID-check thresholds, years
+
+
+def regression_metrics(real, predicted) -> dict:
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    error = predicted - real
+    if len(real) == 0:
+        return {"n": 0, "mae": None, "rmse": None, "median_abs_error": None, "within_5": None, "bias": None}
+    return {"n": int(len(real)), "mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error ** 2).mean())),
+            "median_abs_error": float(np.median(np.abs(error))), "within_5": float((np.abs(error) <= 5).mean()),
+            "bias": float(error.mean())}
+
+
+def band_metrics(real, predicted) -> dict:
+    """{band: {n, mae, bias}} over AGE_BANDS; bias > 0 means the model guesses too old."""
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    bands = np.asarray(age_band(real))
+    result = {}
+    for band in AGE_BANDS:
+        chosen = bands == band
+        metrics = regression_metrics(real[chosen], predicted[chosen])
+        result[band] = {"n": metrics["n"], "mae": metrics["mae"], "bias": metrics["bias"]}
+    return result
+
+
+def rate(count: int, n: int, confidence: float = CONFIDENCE) -> dict:
+    """count out of n, with the exact (Clopper-Pearson) two-sided interval's upper end."""
+    if n == 0:
+        return {"count": 0, "n": 0, "share": None, "upper": None}
+    upper = binomtest(int(count), int(n)).proportion_ci(confidence_level=confidence, method="exact").high
+    return {"count": int(count), "n": int(n), "share": count / n, "upper": float(upper)}
+
+
+def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
+    """How an "ask for ID when the predicted age is under `threshold`" policy would work on this set.
+
+    - minors_pass_through: minors (real age < 18) predicted >= threshold, i.e. not asked for ID;
+    - teens_pass_through: the same for 13-17 year olds;
+    - adult_friction: adults aged 25+ who would be asked for ID;
+    - young_adults_asked: 18-24 year olds asked for ID (expected and fine under Challenge 25);
+    - threshold_for_target: the smallest threshold whose minors' pass-through upper bound is <= target.
+    """
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    minors = real < LEGAL_AGE
+    if not minors.any():
+        return {"measurable": False, "reason": "not measurable: no minors in this set", "threshold": threshold}
+    teens = np.asarray(age_band(real)) == TEEN_BAND
+    adults = real >= ID_CHECK_AGE
+    young_adults = (real >= LEGAL_AGE) & ~adults
+    return {"measurable": True, "threshold": threshold, "confidence": CONFIDENCE,
+            "minors_pass_through": _not_asked(predicted[minors], threshold),
+            "teens_pass_through": _not_asked(predicted[teens], threshold),
+            "adult_friction": _asked(predicted[adults], threshold),
+            "young_adults_asked": _asked(predicted[young_adults], threshold),
+            "threshold_for_target": _threshold_for_target(predicted[minors], predicted[adults], target)}
+
+
+def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
+    """Minors' pass-through (share and upper bound) and adult friction at each threshold, for plotting."""
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    minors, adults = predicted[real < LEGAL_AGE], predicted[real >= ID_CHECK_AGE]
+    passing = [_not_asked(minors, t) for t in thresholds]
+    return {"threshold": [float(t) for t in thresholds],
+            "minors_pass_through": [p["share"] for p in passing], "minors_upper": [p["upper"] for p in passing],
+            "adult_friction": [_asked(adults, t)["share"] for t in thresholds]}
+
+
+def evaluation_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
+    return {**regression_metrics(real, predicted), "bands": band_metrics(real, predicted),
+            "age_check": age_check_metrics(real, predicted, threshold, target)}
+
+
+def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
+    """The numeric leaves of `evaluation_metrics` as {"prefix/a/b": value}, e.g. for TensorBoard."""
+    scalars = {}
+    for key, value in metrics.items():
+        name = f"{prefix}/{key}"
+        if isinstance(value, dict):
+            scalars.update(flat_scalars(value, name))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            scalars[name] = float(value)
+    return scalars
+
+
+def _not_asked(predicted: np.ndarray, threshold: float) -> dict:
+    return rate(int((predicted >= threshold).sum()), len(predicted))
+
+
+def _asked(predicted: np.ndarray, threshold: float) -> dict:
+    return rate(int((predicted < threshold).sum()), len(predicted))
+
+
+def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float) -> dict:
+    """Smallest threshold (predicted ages of minors and of adults 25+) meeting the pass-through target."""
+    for t in THRESHOLD_SEARCH:
+        passing = _not_asked(minors, t)
+        if passing["upper"] <= target:
+            return {"target": target, "threshold": float(t), "minors_upper": passing["upper"],
+                    "adult_friction": _asked(adults, t)}
+    best_possible = rate(0, len(minors))["upper"]
+    reason = (f"not reachable: with {len(minors)} minors the {CONFIDENCE:.0%} upper bound is at least "
+              f"{best_possible:.3f} even if none passes" if best_possible > target else
+              f"not reached for thresholds up to {THRESHOLD_SEARCH[-1]}")
+    return {"target": target, "threshold": None, "reason": reason}

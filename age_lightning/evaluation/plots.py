@@ -1,0 +1,98 @@
+"""Matplotlib figures for evaluation reports, EDA and TensorBoard (headless: Agg backend)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from age_lightning.ages import LEGAL_AGE  # noqa: E402
+
+
+def save(figure: plt.Figure, path) -> None:
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(figure)
+
+
+def image_grid(images, titles, title_colors=None, suptitle: str = "", columns: int = 8) -> plt.Figure:
+    """Images (H x W x 3 arrays in 0..1 or uint8) in a grid, each with a small title."""
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
+    for axis in axes.flat:
+        axis.axis("off")
+    colors = title_colors or ["black"] * len(images)
+    for axis, image, title, color in zip(axes.flat, images, titles, colors):
+        axis.imshow(image)
+        axis.set_title(title, fontsize=9, color=color)
+    if suptitle:
+        figure.suptitle(suptitle, fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def predicted_vs_real(real, predicted) -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(5.5, 5.5))
+    axis.scatter(real, predicted, s=6, alpha=0.35, edgecolors="none")
+    top = max(float(np.max(real, initial=1)), float(np.max(predicted, initial=1))) + 5
+    axis.plot([0, top], [0, top], color="black", linewidth=1, label="perfect (y = x)")
+    axis.set(xlim=(0, top), ylim=(0, top), xlabel="real age", ylabel="predicted age",
+             title="Predicted vs real age")
+    axis.legend(loc="upper left")
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def band_errors(bands: dict) -> plt.Figure:
+    """MAE and bias per age band (bands as in metrics.band_metrics)."""
+    names = list(bands)
+    mae = [bands[b]["mae"] if bands[b]["mae"] is not None else np.nan for b in names]
+    bias = [bands[b]["bias"] if bands[b]["bias"] is not None else np.nan for b in names]
+    x = np.arange(len(names))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.bar(x - 0.2, mae, width=0.4, label="MAE")
+    axis.bar(x + 0.2, bias, width=0.4, label="bias (predicted - real)")
+    axis.axhline(0, color="black", linewidth=0.8)
+    axis.set_xticks(x, [f"{b}\nn={bands[b]['n']}" for b in names])
+    axis.set(ylabel="years", title="Error by age band")
+    axis.legend()
+    axis.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def age_histogram(ages, title: str = "Age distribution") -> plt.Figure:
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    ages = np.asarray(ages, float)
+    axis.hist(ages, bins=np.arange(0, max(100, ages.max(initial=0)) + 5, 5), edgecolor="white")
+    axis.axvline(LEGAL_AGE, color="red", linewidth=1, label=f"{LEGAL_AGE} (legal age)")
+    axis.set(xlabel="real age", ylabel="photos", title=f"{title} (n={len(ages)})")
+    axis.legend()
+    return figure
+
+
+def age_check_tradeoff(curve: dict, threshold: float, target: float) -> plt.Figure:
+    """Minors' pass-through (with upper bound) and adult friction as functions of the ID-check threshold."""
+    t = curve["threshold"]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot(t, curve["minors_pass_through"], label="minors not asked for ID")
+    axis.plot(t, curve["minors_upper"], linestyle="--", label="... 95% upper bound")
+    axis.plot(t, curve["adult_friction"], label="adults 25+ asked for ID")
+    axis.axvline(threshold, color="grey", linewidth=1, label=f"policy threshold {threshold:g}")
+    axis.axhline(target, color="red", linewidth=0.8, linestyle=":", label=f"target {target:.0%}")
+    axis.set(xlabel="ask for ID when predicted age is under (years)", ylabel="share", ylim=(0, 1),
+             title="Age check: minors passing vs adults asked")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    return figure
+
+
+def metric_curves(curves: dict[str, list[float]], ylabel: str, title: str) -> plt.Figure:
+    """One line per run: the metric after each validation epoch."""
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    for name, values in curves.items():
+        axis.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=name)
+    axis.set(xlabel="epoch", ylabel=ylabel, title=title)
+    if curves:
+        axis.legend(fontsize=7, loc="upper right")
+    axis.grid(alpha=0.3)
+    return figure

@@ -1,0 +1,145 @@
+"""The evaluation report: predictions.csv, metrics.json, plots and a readable report.md."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from age_lightning.ages import AGE_BANDS, LEGAL_AGE
+from age_lightning.evaluation import plots
+from age_lightning.evaluation.metrics import age_check_curve, evaluation_metrics, regression_metrics
+
+PLOTS = {"scatter": "predicted_vs_real.png", "bands": "error_by_band.png", "histogram": "age_histogram.png",
+         "age_check": "age_check_tradeoff.png"}
+
+
+def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshold: float, target: float) -> dict:
+    """Write everything for `table` (source, file_name, real_age, predicted_age) into out_dir; return the metrics."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = table.assign(abs_error=(table["predicted_age"] - table["real_age"]).abs())
+    table.to_csv(out_dir / "predictions.csv", index=False, float_format="%.2f")
+    real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
+    metrics = {**context, **evaluation_metrics(real, predicted, threshold, target)}
+    if table["source"].nunique() > 1:  # several labeled folders: each one's errors too
+        metrics["sources"] = {source: regression_metrics(rows["real_age"], rows["predicted_age"])
+                              for source, rows in table.groupby("source")}
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+
+    plots.save(plots.predicted_vs_real(real, predicted), out_dir / PLOTS["scatter"])
+    plots.save(plots.band_errors(metrics["bands"]), out_dir / PLOTS["bands"])
+    plots.save(plots.age_histogram(real, "Ages in the evaluated set"), out_dir / PLOTS["histogram"])
+    if metrics["age_check"]["measurable"]:
+        curve = age_check_curve(real, predicted)
+        plots.save(plots.age_check_tradeoff(curve, threshold, target), out_dir / PLOTS["age_check"])
+    (out_dir / "report.md").write_text(render_report(metrics))
+    return metrics
+
+
+def render_report(m: dict) -> str:
+    lines = [
+        "# Age estimation: evaluation report", "",
+        f"Checkpoint `{m.get('checkpoint', '?')}` on `{m.get('data_root', '?')}` (split: {m.get('split', '?')}, "
+        f"test-time flip averaging: {'on' if m.get('tta') else 'off'}).", "", *_photos_section(m),
+        "## Overall", "",
+        "| photos | MAE | RMSE | median abs. error | within ±5 years | bias (predicted - real) |",
+        "|---|---|---|---|---|---|",
+        f"| {m['n']} | {_num(m['mae'])} | {_num(m['rmse'])} | {_num(m['median_abs_error'])} | "
+        f"{_pct(m['within_5'])} | {_num(m['bias'], signed=True)} |", "",
+        *_sources_section(m.get("sources")),
+        "## By age band", "",
+        "| band | photos | MAE | bias |", "|---|---|---|---|",
+        *(f"| {band} | {b['n']} | {_num(b['mae'])} | {_num(b['bias'], signed=True)} |"
+          for band, b in m["bands"].items()),
+        "", f"![error by band]({PLOTS['bands']})", "", f"![predicted vs real]({PLOTS['scatter']})", "",
+        f"![age histogram]({PLOTS['histogram']})", "",
+        "## Alcohol age check", "", *_age_check_section(m["age_check"]), "",
+        "## What this means", "", *_reading(m), "",
+    ]
+    return "\n".join(lines)
+
+
+def _sources_section(sources: dict | None) -> list[str]:
+    if not sources:
+        return []
+    return ["## By labeled folder", "", "| folder | photos | MAE | RMSE | bias |", "|---|---|---|---|---|",
+            *(f"| {name} | {s['n']} | {_num(s['mae'])} | {_num(s['rmse'])} | {_num(s['bias'], signed=True)} |"
+              for name, s in sources.items()), ""]
+
+
+def _photos_section(m: dict) -> list[str]:
+    """Which photos could be used: the face step's detection rate and any skipped rows."""
+    if "skipped_rows" not in m:
+        return []
+    line = (f"Face step: **{m['faces']}**. {m['n']} photos evaluated; {m['skipped_rows']} rows of the folder were "
+            f"skipped (listed in invalid_rows.csv).")
+    if m["faces"] == "align":
+        readable = m["rows_with_face"] + m["no_face_rows"]
+        line += (f" Face detection rate: {_pct(m['rows_with_face'] / readable if readable else None)} "
+                 f"({m['no_face_rows']} of {readable} readable photos without a face).")
+    return [line, ""]
+
+
+def _age_check_section(check: dict) -> list[str]:
+    if not check["measurable"]:
+        return [f"Not measurable: this set has no minors (real age under {LEGAL_AGE})."]
+    t = check["threshold"]
+    rows = [("minors (under 18) **not** asked for ID", check["minors_pass_through"]),
+            ("13-17 year olds not asked for ID", check["teens_pass_through"]),
+            ("adults 25+ asked for ID (friction)", check["adult_friction"]),
+            ("18-24 year olds asked for ID", check["young_adults_asked"])]
+    search = check["threshold_for_target"]
+    if search["threshold"] is None:
+        found = f"No threshold reaches an upper bound of {_pct(search['target'])}: {search['reason']}."
+    else:
+        found = (f"The smallest threshold whose minors' pass-through upper bound is at most {_pct(search['target'])} "
+                 f"is **{search['threshold']:g}**; at it, {_pct(search['adult_friction']['share'])} of adults 25+ "
+                 f"would be asked for ID.")
+    return [f"Policy: ask for ID when the predicted age is under **{t:g}** (Challenge 25). Shares with the exact "
+            f"(Clopper-Pearson) {check['confidence']:.0%} interval's upper end:", "",
+            "| group | count / n | share | upper bound |", "|---|---|---|---|",
+            *(f"| {name} | {r['count']} / {r['n']} | {_pct(r['share'])} | {_pct(r['upper'])} |" for name, r in rows),
+            "", found, "", f"![age check trade-off]({PLOTS['age_check']})"]
+
+
+def _reading(m: dict) -> list[str]:
+    worst = max((b for b in m["bands"].items() if b[1]["mae"] is not None), key=lambda b: b[1]["mae"])
+    analytics = (f"- **Age-group analytics**: a typical error of {_num(m['mae'])} years (half the photos within "
+                 f"{_num(m['median_abs_error'])} years, {_pct(m['within_5'])} within ±5). Neighbouring age bands "
+                 f"will be mixed up; the worst band is {worst[0]} (MAE {_num(worst[1]['mae'])}). Use it for "
+                 f"shares of broad groups, not for individuals.")
+    check = m["age_check"]
+    if not check["measurable"]:
+        alcohol = "- **Alcohol check**: cannot be judged from this set, which has no minors."
+    else:
+        passing = check["minors_pass_through"]
+        alcohol = (f"- **Alcohol check**: at threshold {check['threshold']:g}, {passing['count']} of {passing['n']} "
+                   f"minors would not have been asked for ID (up to {_pct(passing['upper'])} at "
+                   f"{check['confidence']:.0%} confidence). Any minor passing means the camera cannot replace the "
+                   f"cashier's judgement; at most it can prompt an ID check.")
+    return [analytics, alcohol]
+
+
+def console_summary(scalars: dict, split: str = "test") -> str:
+    """The headline numbers of flat `split/...` metrics (as train.py logs them) in a few readable lines."""
+    def get(key):
+        return scalars.get(f"{split}/{key}")
+
+    bands = "  ".join(f"{band} {_num(get(f'bands/{band}/mae'))}" for band in AGE_BANDS if get(f"bands/{band}/mae"))
+    lines = [f"{split}: MAE {_num(get('mae'))}  RMSE {_num(get('rmse'))}  within ±5 years {_pct(get('within_5'))}  "
+             f"bias {_num(get('bias'), signed=True)}", f"  MAE by age band: {bands}"]
+    if get("age_check/threshold") is not None and get("age_check/minors_pass_through/share") is not None:
+        lines.append(f"  ID check at {get('age_check/threshold'):g}: minors not asked "
+                     f"{_pct(get('age_check/minors_pass_through/share'))} (upper bound "
+                     f"{_pct(get('age_check/minors_pass_through/upper'))}), adults 25+ asked "
+                     f"{_pct(get('age_check/adult_friction/share'))}")
+    return "\n".join(lines)
+
+
+def _num(value, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"

@@ -1,0 +1,134 @@
+"""LightningModule: ResNet50 backbone + a one-number regression head predicting age in years."""
+
+from typing import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import CatMetric, MeanAbsoluteError, MinMetric
+
+from age_lightning.ages import ID_CHECK_AGE, MAX_AGE, MIN_AGE
+from age_lightning.evaluation.metrics import evaluation_metrics, flat_scalars
+from age_lightning.model.backbone import build_resnet50
+
+LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss}
+
+
+class AgeRegressor(L.LightningModule):
+    """Trains on the normalized age (age - mean) / std of the training split, reports in years.
+
+    The normalization is stored in the checkpoint (buffers), so a loaded model predicts years directly.
+    """
+
+    def __init__(self, optimizer: Callable | None = None, scheduler: Callable | None = None,
+                 weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None, download: bool = True,
+                 loss: str = "l1", dropout: float = 0.0, backbone_lr_mult: float = 1.0, freeze_backbone: bool = False,
+                 channels_last: bool = True, id_check_age: float = ID_CHECK_AGE, compile: bool = False):
+        """
+        optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
+        scheduler: partial `age_lightning.model.schedules` factory taking (optimizer, total_steps), or None.
+        backbone_lr_mult: backbone learning rate = lr * backbone_lr_mult (the head gets lr).
+        id_check_age: the age-check threshold used for the test/age_check/* metrics.
+        compile: run the backbone through torch.compile (the module and its checkpoints stay uncompiled).
+        """
+        super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"model.loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        # Only plain values go into checkpoints, so they load with torch.load(weights_only=True).
+        self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.backbone = build_resnet50(weights, weights_path, download)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2048, 1))
+        if freeze_backbone:
+            self.backbone.requires_grad_(False)
+        self.register_buffer("age_mean", torch.tensor(0.0))
+        self.register_buffer("age_std", torch.tensor(1.0))
+        self.loss_fn = LOSSES[loss]
+        self.train_mae, self.val_mae, self.test_mae = MeanAbsoluteError(), MeanAbsoluteError(), MeanAbsoluteError()
+        self.val_mae_best = MinMetric()
+        self.val_mae_best.persistent(True)  # a resumed run keeps its best so far
+        self.test_ages, self.test_predictions = CatMetric(), CatMetric()  # gathered over all processes
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.backbone_forward = torch.compile(self.backbone.forward) if compile else self.backbone.forward
+
+    def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if stage == "fit" and hasattr(datamodule, "train_age_stats"):
+            mean, std = datamodule.train_age_stats
+            self.age_mean.fill_(mean)
+            self.age_std.fill_(std)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalized age prediction, shape (batch,)."""
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.head(self.backbone_forward(images)).squeeze(1).float()
+
+    @torch.no_grad()
+    def predict_age(self, images: torch.Tensor) -> torch.Tensor:
+        """Age in years, clamped to the valid range."""
+        return self.to_years(self(images)).clamp(MIN_AGE, MAX_AGE)
+
+    def to_years(self, normalized: torch.Tensor) -> torch.Tensor:
+        return normalized * self.age_std + self.age_mean
+
+    def _step(self, batch):
+        images, ages = batch
+        normalized = self(images)
+        loss = self.loss_fn(normalized, (ages - self.age_mean) / self.age_std)
+        return loss, self.to_years(normalized).detach().clamp(MIN_AGE, MAX_AGE), ages
+
+    def training_step(self, batch, batch_idx):
+        loss, predicted, ages = self._step(batch)
+        self.train_mae(predicted, ages)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(ages))
+        self.log("train/mae", self.train_mae, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss, predicted, ages = self._step(batch)
+        self.val_mae(predicted, ages)
+        self.log("val/loss", loss, on_epoch=True, prog_bar=False, sync_dist=True, batch_size=len(ages))
+        self.log("val/mae", self.val_mae, on_epoch=True, prog_bar=True)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:  # a couple of batches before training is not a result
+            return
+        self.val_mae_best(self.val_mae.compute())
+        best = self.val_mae_best.compute()
+        self.log("val/mae_best", best, prog_bar=True, sync_dist=True)
+        self.log("hp_metric", best, sync_dist=True)  # TensorBoard's HParams tab compares runs by this
+
+    def test_step(self, batch, batch_idx):
+        loss, predicted, ages = self._step(batch)
+        self.test_mae(predicted, ages)
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(ages))
+        self.log("test/mae", self.test_mae, on_epoch=True, prog_bar=True)
+        self.test_ages.update(ages)
+        self.test_predictions.update(predicted)
+
+    def on_test_epoch_end(self) -> None:
+        """The evaluation report's metrics (per band, age check) as test/... scalars, over all ranks."""
+        ages, predicted = self.test_ages.compute(), self.test_predictions.compute()
+        self.test_ages.reset()
+        self.test_predictions.reset()
+        metrics = evaluation_metrics(ages.cpu().numpy(), predicted.float().cpu().numpy(), self.hparams.id_check_age)
+        scalars = flat_scalars(metrics, "test")
+        self.log_dict({k: v for k, v in scalars.items() if k != "test/mae" and not k.endswith(("/n", "/count"))},
+                      rank_zero_only=True)
+
+    def configure_optimizers(self):
+        head = [p for p in self.head.parameters() if p.requires_grad]
+        backbone = [p for p in self.backbone.parameters() if p.requires_grad]
+        lr = self.optimizer_factory.keywords["lr"]
+        groups = [{"params": head, "lr": lr, "name": "head"}]  # names show in TensorBoard as lr-Adam/head
+        if backbone:
+            groups.append({"params": backbone, "lr": lr * self.hparams.backbone_lr_mult, "name": "backbone"})
+        optimizer = self.optimizer_factory(params=groups)
+        if not self.scheduler_factory:  # None, or the empty `scheduler: none` config
+            return optimizer
+        total_steps = int(self.trainer.estimated_stepping_batches)
+        scheduler = self.scheduler_factory(optimizer=optimizer, total_steps=total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,62 @@
+"""Predict ages with an exported ONNX model, on a till or any box without torch, Lightning or Hydra:
+
+    python predict_onnx.py model=deploy/model.onnx input=photo.jpg|folder/ [output=ages.csv] [faces=align|none]
+
+Same CSV and summary as predict.py; preprocessing and the face step are the same code. Options: PredictOnnxConfig.
+"""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import MISSING, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from age_lightning.deploy.onnx_model import OnnxAgeModel
+from age_lightning.deploy.predict_files import PhotoPreparer, input_files, predict_files, summary, write_csv
+from age_lightning.errors import UserError
+from age_lightning.faces import FacePolicy
+
+
+@dataclass
+class PredictOnnxConfig:
+    model: str = MISSING              # model.onnx (or model_int8.onnx), with its .json beside it
+    input: str = MISSING              # an image file or a folder (searched recursively)
+    output: str = "predictions.csv"
+    batch_size: int = 32
+    id_check_age: float | None = None  # asks_for_id = predicted age under this; None: model.json's
+    faces: str | None = None          # none | align; None: the face policy the model was trained with
+    threads: int = 0                  # onnxruntime threads; 0: all cores
+
+
+def run(cfg: PredictOnnxConfig) -> list[dict]:
+    model = OnnxAgeModel(cfg.model, cfg.threads)
+    policy = FacePolicy.from_dict(model.metadata.get("faces"))
+    if cfg.faces is not None:
+        policy = FacePolicy.from_dict({**policy.to_dict(), "mode": cfg.faces})
+    id_check_age = cfg.id_check_age if cfg.id_check_age is not None else model.metadata["id_check_age"]
+    prepare = PhotoPreparer(model.image_size, policy)
+    return predict_files(input_files(cfg.input), model, prepare, id_check_age, cfg.batch_size)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = OmegaConf.merge(OmegaConf.structured(PredictOnnxConfig),
+                              OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv))
+        cfg = OmegaConf.to_object(cfg)
+        rows = run(cfg)
+    except OmegaConfBaseException as error:
+        print(f"Error: {str(error).splitlines()[0]} (options: {', '.join(PredictOnnxConfig.__annotations__)})",
+              file=sys.stderr)
+        return 1
+    except UserError as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    write_csv(rows, Path(cfg.output))
+    print(summary(rows))
+    print(f"written: {cfg.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
