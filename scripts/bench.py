@@ -7,7 +7,8 @@
 
 throughput: training img/s (1) compute-bound, on synthetic tensors already in device memory, for each precision
 given (and the ratio of the last to the first), (2) end to end through the real AgeDataModule on a labeled folder,
-without and with the cache, in the first precision, (3) their ratio, and (4) inference img/s at batch 64.
+without and with the cache, in the first precision, (3) their ratio, and (4) inference img/s at batch 64 in each
+precision.
 latency: single-photo time (decode + face step with --faces + preprocess + forward), median over repeats, for
 PyTorch on the CPU and, with --onnx, for the exported ONNX model under onnxruntime (--int8: also its static int8
 copy, calibrated on --calibration-dir, default the --photos).
@@ -30,7 +31,7 @@ from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.faces import FacePolicy
 from age_lightning.images import load_rgb
 from age_lightning.model.module import AgeRegressor
-from age_lightning.preprocess import preprocess
+from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, preprocess
 
 
 def model_and_size(ckpt: str | None, image_size: int):
@@ -62,7 +63,8 @@ def int8_calibration(args, size: int, scratch: Path) -> list[np.ndarray] | None:
     if not args.int8:
         return None
     folder = args.calibration_dir or args.photos or _generated_photo(scratch).parent
-    return calibration_images(folder, size, args.calibration_photos)
+    faces = FacePolicy(mode="align" if getattr(args, "faces", False) else "none")
+    return calibration_images(folder, size, args.calibration_photos, faces)
 
 
 class _StepTimer(L.Callback):
@@ -134,7 +136,7 @@ def end_to_end(args, use_cache: bool) -> float:
                                num_workers=args.num_workers, persistent_workers=args.num_workers > 0,
                                pin_memory=args.accelerator != "cpu", check_images=False,
                                augmentation={"crop_scale": (0.8, 1.0), "hflip": 0.5, "color_jitter": 0.1},
-                               cache=use_cache, cache_dir=args.cache_dir)
+                               cache=use_cache, cache_dir=args.cache_dir or tempfile.mkdtemp(prefix="bench_cache"))
     datamodule.setup("fit")  # builds the cache (if asked) before the clock starts
     model = AgeRegressor(optimizer=functools.partial(torch.optim.Adam, lr=1e-4), weights=None)
     timer = _StepTimer(args.warmup)
@@ -143,11 +145,11 @@ def end_to_end(args, use_cache: bool) -> float:
 
 
 @torch.inference_mode()
-def inference(args) -> float:
+def inference(args, precision: str) -> float:
     device = _device(args)
     model = AgeRegressor(weights=None).eval().to(device)
     images = torch.randn(64, 3, args.image_size, args.image_size, device=device)
-    with _autocast(args.precision.split(",")[0], device):
+    with _autocast(precision, device):
         for _ in range(2):
             model.predict_age(images)
         _synchronize(device)
@@ -173,7 +175,8 @@ def throughput(args) -> None:
         rate = end_to_end(args, use_cache)
         label = "with cache" if use_cache else "no cache"
         print(f"  (2) end to end, {label:10s}             {rate:8.1f} img/s   (3) ratio {rate / compute:.2f}")
-    print(f"  (4) inference, batch 64                   {inference(args):8.1f} img/s")
+    for precision in rates:
+        print(f"  (4) inference, batch 64                   {inference(args, precision):8.1f} img/s   {precision}")
 
 
 def latency(args) -> None:
@@ -242,8 +245,8 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     speed = commands.add_parser("throughput")
     speed.add_argument("--data-root", required=True, help="a labeled-photo folder")
-    speed.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "age_lightning" / "squares"))
-    speed.add_argument("--image-size", type=int, default=224)
+    speed.add_argument("--cache-dir", help="where the squares cache is built (default: a temporary folder)")
+    speed.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
     speed.add_argument("--batch-size", type=int, default=32)
     speed.add_argument("--steps", type=int, default=20)
     speed.add_argument("--warmup", type=int, default=3)
@@ -254,7 +257,7 @@ def main() -> None:
     for name in ("latency", "parity"):
         command = commands.add_parser(name)
         command.add_argument("--ckpt", help="a checkpoint from train.py (default: random init)")
-        command.add_argument("--image-size", type=int, default=224)
+        command.add_argument("--image-size", type=int, default=DEFAULT_IMAGE_SIZE)
         command.add_argument("--photos", help="an image folder (latency: optional; parity: required)")
         command.add_argument("--int8", action="store_true", help="also try static int8 quantization")
         command.add_argument("--calibration-dir", help="photos to calibrate int8 on (default: --photos)")

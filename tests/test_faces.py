@@ -143,7 +143,8 @@ def test_photos_without_a_face_are_invalid_rows_under_faces_align(tmp_path, astr
     table = lenient.load_table()
     assert len(table) == 6 and (table["faces_found"] == 1).all() and (table["face_score"] > 0.9).all()
     skipped = pd.read_csv(tmp_path / "report" / "invalid_rows.csv")
-    assert skipped.to_dict("records") == [{"line": 8, "file_name": "sky.jpg", "reason": NO_FACE}]
+    assert skipped[["line", "file_name", "reason"]].to_dict("records") == [{"line": 8, "file_name": "sky.jpg",
+                                                                             "reason": NO_FACE}]
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # the second module reused the first one's work
     plain = AgeDataModule(root=str(root), image_size=32, cache=True, cache_dir=str(tmp_path / "cache"))
     plain.load_table()

@@ -81,7 +81,9 @@ def test_every_experiment_composes_and_its_objects_build(tmp_path, experiment):
 
     from age_lightning.hydra_utils import instantiate_dict
 
-    cfg = compose_config("train", [f"experiment={experiment}", f"paths.output_dir={tmp_path}", "model.weights=null"])
+    on_this_machine = [] if torch.cuda.is_available() else ["trainer.accelerator=cpu"]  # utkface_gpu here
+    cfg = compose_config("train", [f"experiment={experiment}", f"paths.output_dir={tmp_path}", "model.weights=null",
+                                   *on_this_machine])
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.callbacks), logger=instantiate_dict(cfg.logger))

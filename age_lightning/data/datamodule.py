@@ -157,7 +157,8 @@ class AgeDataModule(L.LightningDataModule):
                         invalid, ", ".join(problems), report)
         if table.empty:
             raise DatasetError(f"no valid rows left in {', '.join(problems)}")
-        table["split"] = pd.concat([self._assign_splits(table[table["source"] == source], problems[str(spec.labels_path)])
+        table["split"] = pd.concat([self._assign_splits(table[table["source"] == source],
+                                                        problems[str(spec.labels_path)])
                                     for spec, source in zip(self.specs, self.sources)])
         return table
 
