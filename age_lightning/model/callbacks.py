@@ -1,5 +1,8 @@
 """Lightning callbacks specific to age regression."""
 
+import signal
+import threading
+
 import lightning as L
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -53,6 +56,35 @@ class StopOnNonFiniteLoss(L.Callback):
                 f"(optimizer.lr), trainer.precision=32-true, or gradient clipping (trainer.gradient_clip_val=1.0), "
                 f"and check the labels for extreme values. The last good checkpoint is in checkpoints/last.ckpt "
                 f"if an epoch finished.")
+
+
+class StopOnCtrlC(L.Callback):
+    """Make Ctrl-C (SIGINT, kill -INT) always stop training with checkpoints/interrupted.ckpt.
+
+    Two ways it used to be lost: a process started with SIGINT ignored (a script's `python train.py &`, nohup,
+    some job runners) keeps Python's inherited "ignore"; and a KeyboardInterrupt that lands inside a finalizer
+    (`__del__`, e.g. of a file object just after a checkpoint save) is printed and swallowed. So the handler is
+    installed explicitly, and besides raising at once it leaves a flag that the next batch raises again from.
+    """
+
+    def __init__(self):
+        self.requested = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum, frame):
+        self.requested.set()
+        raise KeyboardInterrupt
+
+    def _stop_if_requested(self) -> None:
+        if self.requested.is_set():
+            raise KeyboardInterrupt
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._stop_if_requested()
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._stop_if_requested()
 
 
 class ReseedEachEpoch(L.Callback):

@@ -1,4 +1,4 @@
-"""Export a checkpoint for deployment: `python -m age_lightning.export ckpt_path=... [output_dir=deploy/]`.
+"""Exporting a checkpoint for deployment (the command is export.py).
 
 Writes model.onnx (dynamic batch; input: normalized images, output: age in years, de-normalized and clamped
 inside the graph) and model.json with what a runtime needs (see `metadata`). With `int8=true

@@ -1,8 +1,6 @@
 """The training task: fit the model on the data, then test the best checkpoint (train.py is its command)."""
 
 import logging
-import signal
-import threading
 import time
 
 import hydra
@@ -18,7 +16,6 @@ log = logging.getLogger(__name__)
 def train(cfg: DictConfig) -> dict:
     """Fit, then test the best checkpoint; returns the final metrics (also written to run_summary.json)."""
     started = time.time()
-    listen_for_ctrl_c()
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
@@ -46,10 +43,3 @@ def train(cfg: DictConfig) -> dict:
              metrics["val/baseline_mae"], f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "")
     return summary
 
-
-def listen_for_ctrl_c() -> None:
-    """Make SIGINT (Ctrl-C, kill -INT) stop training with a checkpoint even when this process was started with
-    SIGINT ignored, as a shell script's `python train.py &`, nohup and some job runners do: Python keeps an
-    inherited "ignore", and the run would then train on, deaf to Ctrl-C."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)
