@@ -22,12 +22,11 @@ import pandas as pd
 from PIL import Image
 from rich.progress import track
 
-from age_lightning.faces import FaceAligner, FacePolicy
+from age_lightning.faces import RECORD_COLUMNS, FaceAligner, FacePolicy
 from age_lightning.images import decode_threads, load_rgb
 from age_lightning.preprocess import center_offsets, resize_shorter_side
 
 CACHE_VERSION = 2
-FACE_COLUMNS = ["faces_found", "face_score", "face_x0", "face_y0", "face_x1", "face_y1"]
 
 
 def cache_key(paths: list[str], side: int, image_size: int, policy: FacePolicy) -> str:
@@ -61,17 +60,13 @@ class SquareMaker:
         aligned = self.aligner(load_rgb(path, min_size=self.policy.max_side), self.side)
         if aligned is None:
             return None, {"faces_found": 0}
-        box = aligned.face.box
-        record = {"faces_found": aligned.faces_found, "face_score": round(aligned.face.score, 4),
-                  "face_x0": round(box[0], 1), "face_y0": round(box[1], 1), "face_x1": round(box[2], 1),
-                  "face_y1": round(box[3], 1)}
-        return np.asarray(aligned.image), record
+        return np.asarray(aligned.image), aligned.record()
 
 
 def load_or_build(paths: list[str], cache_dir: str | Path, side: int, image_size: int,
                   policy: FacePolicy) -> tuple[np.ndarray, pd.DataFrame | None]:
     """The read-only memory-mapped (N, side, side, 3) array for `paths` (built first if needed) and, under a
-    face policy, one row of FACE_COLUMNS per path (faces_found 0: no face, its square is black)."""
+    face policy, one row of RECORD_COLUMNS per path (faces_found 0: no face, its square is black)."""
     cache_dir = Path(cache_dir)
     final = cache_dir / f"squares_{side}px_{cache_key(paths, side, image_size, policy)}.npy"
     faces_file = final.with_suffix(".faces.csv")
@@ -89,7 +84,7 @@ def load_or_build(paths: list[str], cache_dir: str | Path, side: int, image_size
         array.flush()
         del array
         if policy.aligns:
-            table = pd.DataFrame(records, columns=FACE_COLUMNS)
+            table = pd.DataFrame(records, columns=RECORD_COLUMNS)
             table.to_csv(faces_file.with_name(f"{faces_file.name}.{os.getpid()}.tmp"), index=False)
             os.replace(faces_file.with_name(f"{faces_file.name}.{os.getpid()}.tmp"), faces_file)
         os.replace(temporary, final)

@@ -13,13 +13,12 @@ from PIL import Image, UnidentifiedImageError
 
 from age_lightning.ages import age_band
 from age_lightning.errors import UserError
-from age_lightning.faces import NO_FACE, FaceAligner, FacePolicy
+from age_lightning.faces import NO_FACE, RECORD_COLUMNS, FaceAligner, FacePolicy
 from age_lightning.images import load_rgb
 from age_lightning.preprocess import preprocess, square_side
 
 OK = "ok"
-FACE_COLUMNS = ["faces_found", "face_score", "face_x0", "face_y0", "face_x1", "face_y1"]
-COLUMNS = ["file", "status", "predicted_age", "age_band", "asks_for_id", *FACE_COLUMNS]
+COLUMNS = ["file", "status", "predicted_age", "age_band", "asks_for_id", *RECORD_COLUMNS]
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -44,10 +43,7 @@ class PhotoPreparer:
         aligned = self.aligner(image, square_side(self.image_size))
         if aligned is None:
             return None, {"faces_found": 0}
-        x0, y0, x1, y1 = aligned.face.box
-        return preprocess(aligned.image, self.image_size), {
-            "faces_found": aligned.faces_found, "face_score": round(aligned.face.score, 3),
-            "face_x0": round(x0), "face_y0": round(y0), "face_x1": round(x1), "face_y1": round(y1)}
+        return preprocess(aligned.image, self.image_size), aligned.record()
 
 
 def predict_files(files: list[Path], predict_batch: Callable[[np.ndarray], np.ndarray], prepare: PhotoPreparer,

@@ -50,11 +50,19 @@ class FacePolicy:
         return self.mode == "align"
 
 
+RECORD_COLUMNS = ["faces_found", "face_score", "face_x0", "face_y0", "face_x1", "face_y1"]
+
+
 @dataclass(frozen=True)
 class AlignedFace:
     image: Image.Image   # size x size crop on the template
     face: Face           # the chosen face, in the photo's pixels
     faces_found: int
+
+    def record(self) -> dict:
+        """What the face step found, as the RECORD_COLUMNS of a table (box in the photo's pixels)."""
+        return dict(zip(RECORD_COLUMNS, [self.faces_found, round(self.face.score, 3),
+                                         *(round(v, 1) for v in self.face.box)]))
 
 
 class FaceAligner:
