@@ -69,8 +69,9 @@ class BatchAugmentation:
             zoom = torch.sqrt(low + (high - low) * draws[:, 0])  # the crop's side / the square's side
         else:
             zoom = torch.full_like(draws[:, 0], self.image_size / side)
-        shift_x, shift_y = ((2 * draws[:, i] - 1) * (1 - zoom) for i in (1, 2))
-        if not self.crop_scale:  # the evaluation crop's position, jittered only by rotation and flip
+        if self.crop_scale:
+            shift_x, shift_y = ((2 * draws[:, i] - 1) * (1 - zoom) for i in (1, 2))
+        else:  # the evaluation crop's position, jittered only by rotation and flip
             shift_x, shift_y = torch.zeros_like(zoom), torch.zeros_like(zoom)
         angle = (2 * draws[:, 3] - 1) * math.radians(self.rotation)
         mirror = torch.where(draws[:, 4] < self.hflip, -1.0, 1.0)
@@ -84,7 +85,12 @@ class BatchAugmentation:
         factors = 1 + self.color_jitter * (2 * draws - 1)  # brightness, contrast, saturation per image
         brightness, contrast, saturation = (factors[:, i].view(-1, 1, 1, 1) for i in range(3))
         images = (images * brightness).clamp(0, 1)
-        gray = (images * torch.tensor(GRAY_WEIGHTS, device=images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
-        images = ((images - gray.mean((2, 3), keepdim=True)) * contrast + gray.mean((2, 3), keepdim=True)).clamp(0, 1)
-        gray = (images * torch.tensor(GRAY_WEIGHTS, device=images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+        mean_gray = _grayscale(images).mean((2, 3), keepdim=True)
+        images = ((images - mean_gray) * contrast + mean_gray).clamp(0, 1)
+        gray = _grayscale(images)
         return ((images - gray) * saturation + gray).clamp(0, 1)
+
+
+def _grayscale(images: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) RGB in 0..1 -> (B, 1, H, W) luminance."""
+    return (images * torch.tensor(GRAY_WEIGHTS, device=images.device).view(1, 3, 1, 1)).sum(1, keepdim=True)

@@ -62,10 +62,9 @@ class RetinaFaceDetector:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        model = load_retinaface_model()
         try:
-            self.session = ort.InferenceSession(load_retinaface_model(), options, providers=["CPUExecutionProvider"])
-        except UserError:
-            raise
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         except Exception as error:
             raise UserError(f"the face detector could not be loaded by onnxruntime: {error}") from None
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
