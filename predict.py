@@ -1,7 +1,8 @@
 """Predict the age of new photos with a checkpoint: `python predict.py ckpt_path=... input=PATH`.
 
-PATH is an image or a folder. Writes a CSV (file, status, predicted_age, age_band, asks_for_id and what the face
-step found) and prints a summary. predict_onnx.py does the same with an exported model, without torch.
+PATH is an image or a folder. Writes a CSV (file, status, predicted_age, age_low/age_high for a calibrated
+uncertain model, age_band, asks_for_id and what the face step found) and prints a summary. predict_onnx.py
+does the same with an exported model, without torch.
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import track
 
+from age_lightning.calibration import IdCheck
 from age_lightning.deploy.predict_files import PhotoPreparer, input_files, predict_files, summary, write_csv
 from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.faces import FacePolicy
@@ -25,12 +27,14 @@ def main(cfg: DictConfig) -> None:
 
     @torch.inference_mode()
     def predict_batch(images):
-        return model.predict_age(torch.from_numpy(images).to(model.device)).float().cpu().numpy()
+        ages, scales = model.predict(torch.from_numpy(images).to(model.device))
+        return ages.float().cpu().numpy(), (None if scales is None else scales.float().cpu().numpy())
 
     policy = FacePolicy.from_dict(OmegaConf.to_container(cfg.faces) if cfg.get("faces") else trained_data.get("faces"))
     prepare = PhotoPreparer(trained_data.get("image_size", DEFAULT_IMAGE_SIZE), policy)
-    id_check_age = cfg.id_check_age or model.hparams.id_check_age
-    rows = predict_files(input_files(cfg.input), predict_batch, prepare, id_check_age, cfg.batch_size, progress=track)
+    id_check = IdCheck(cfg.id_rule or ("interval" if model.calibration else "point"),
+                       cfg.id_check_age or model.hparams.id_check_age, model.calibration)
+    rows = predict_files(input_files(cfg.input), predict_batch, prepare, id_check, cfg.batch_size, progress=track)
     output = Path(cfg.output or Path(cfg.paths.output_dir) / "predictions.csv")
     write_csv(rows, output)
     print(summary(rows))

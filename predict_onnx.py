@@ -24,7 +24,8 @@ class PredictOnnxConfig:
     input: str = MISSING              # an image file or a folder (searched recursively)
     output: str = "predictions.csv"
     batch_size: int = 32
-    id_check_age: float | None = None  # asks_for_id = predicted age under this; None: model.json's
+    id_rule: str | None = None        # point | interval (calibrated uncertain models); None: model.json's
+    id_check_age: float | None = None  # the point rule asks below this age; None: model.json's
     faces: str | None = None          # none | align; None: the face policy the model was trained with
     threads: int = 0                  # onnxruntime threads; 0: all cores
 
@@ -34,9 +35,9 @@ def run(cfg: PredictOnnxConfig) -> list[dict]:
     policy = FacePolicy.from_dict(model.metadata.get("faces"))
     if cfg.faces is not None:
         policy = FacePolicy.from_dict({**policy.to_dict(), "mode": cfg.faces})
-    id_check_age = cfg.id_check_age if cfg.id_check_age is not None else model.metadata["id_check_age"]
     prepare = PhotoPreparer(model.image_size, policy)
-    return predict_files(input_files(cfg.input), model, prepare, id_check_age, cfg.batch_size)
+    return predict_files(input_files(cfg.input), model, prepare, model.id_check(cfg.id_rule, cfg.id_check_age),
+                         cfg.batch_size)
 
 
 def main(argv: list[str] | None = None) -> int:

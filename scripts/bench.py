@@ -218,7 +218,7 @@ def parity(args) -> None:
                                     for b in np.array_split(images, max(1, len(images) // 64))])
     with tempfile.TemporaryDirectory() as folder:
         for name, onnx in onnx_models(model, size, Path(folder), int8_calibration(args, size, Path(folder))).items():
-            predicted = np.concatenate([onnx(b) for b in np.array_split(images, max(1, len(images) // 64))])
+            predicted = np.concatenate([onnx(b)[0] for b in np.array_split(images, max(1, len(images) // 64))])
             difference = np.abs(predicted - reference)
             print(f"{name}: {len(files)} photos, |onnx - pytorch| max {difference.max():.4f} "
                   f"mean {difference.mean():.4f} years")

@@ -86,6 +86,21 @@ def tiny_checkpoint(tmp_path_factory) -> dict:
     return {**summary, "data_root": tmp_path / "faces"}
 
 
+@pytest.fixture(scope="session")
+def tiny_uncertain_checkpoint(tmp_path_factory) -> dict:
+    """Like tiny_checkpoint with a Laplace head, calibrated after training on a quarter of 160 generated images
+    (levels loose enough for so few photos: an 80% interval, minors' pass-through capped at 25%)."""
+    from age_lightning.model.training import train
+
+    tmp_path = tmp_path_factory.mktemp("tiny_uncertain_run")
+    overrides = tiny_train_overrides(tmp_path, "model.head=laplace", "data.demo.num_images=160",
+                                     "data.split.fractions={train:0.5,val:0.1,calibration:0.25,test:0.15}",
+                                     "calibration.alpha=0.1", "calibration.max_pass=0.25")
+    summary = train(compose_config("train", overrides))
+    GlobalHydra.instance().clear()
+    return {**summary, "data_root": tmp_path / "faces"}
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))

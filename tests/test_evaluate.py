@@ -7,6 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
+from age_lightning.calibration import IdCheck
 from age_lightning.deploy.predict_files import PhotoPreparer, predict_files, summary
 from age_lightning.errors import UserError
 from age_lightning.evaluation.evaluate import evaluate
@@ -60,7 +61,7 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
     model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
 
     def predict_batch(images):
-        return model.predict_age(torch.from_numpy(images)).numpy()
+        return model.predict_age(torch.from_numpy(images)).numpy(), None
 
     faces = sorted((tiny_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:3]
     (tmp_path / "notes.jpg").write_text("not a picture")
@@ -68,7 +69,7 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
     files = [*faces, tmp_path / "notes.jpg", tmp_path / "sky.png"]
 
     plain = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(data["image_size"], FacePolicy()),
-                                       id_check_age=25, batch_size=2))
+                                       IdCheck(), batch_size=2))
     assert plain["status"].tolist() == ["ok", "ok", "ok", "not an image", "ok"]
     predicted = plain[plain["status"] == "ok"]
     assert predicted["predicted_age"].between(0, 120).all() and predicted["age_band"].notna().all()
@@ -76,7 +77,7 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
 
     files.append(ASTRONAUT)
     aligned = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(data["image_size"], FacePolicy("align")),
-                                         id_check_age=25))
+                                         IdCheck()))
     assert aligned["status"].tolist()[3:] == ["not an image", "no face found", "ok"]
     astronaut = aligned.iloc[-1]
     assert astronaut["faces_found"] == 1 and astronaut["face_score"] > 0.9

@@ -94,4 +94,4 @@ def test_skip_drops_bad_rows_and_writes_them(make_folder, tmp_path):
 
 def test_split_column_values_are_checked(make_folder):
     root = make_folder([("a.jpg", 5, "train"), ("b.jpg", 6, "holdout")], header="file_name,real_age,split")
-    assert "not one of train, val, test" in problems_of(root)["b.jpg"][1]
+    assert "not one of train, val, calibration, test" in problems_of(root)["b.jpg"][1]

@@ -1,5 +1,6 @@
 import functools
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,7 +18,8 @@ def test_forward_returns_one_value_per_image_in_years():
     model = make_model().eval()
     model.age_mean.fill_(40.0)
     model.age_std.fill_(10.0)
-    assert model(torch.randn(3, 3, 32, 32)).shape == (3,)
+    ages, log_scale = model(torch.randn(3, 3, 32, 32))
+    assert ages.shape == (3,) and log_scale is None
     model.head[1].weight.data.zero_()
     model.head[1].bias.data.fill_(0.5)  # normalized 0.5 -> 40 + 0.5 * 10 years
     assert torch.allclose(model.predict_age(torch.randn(3, 3, 32, 32)), torch.tensor(45.0))
@@ -55,3 +57,23 @@ def test_warmup_cosine_schedule_shape():
         schedule.step()
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert lrs[55] == pytest.approx(0.5, abs=0.02) and lrs[-1] < 0.01
+
+
+def test_uncertain_head_gives_a_scale_in_years_and_keeps_the_point_loss():
+    model = make_model(head="laplace").eval()
+    model.age_mean.fill_(40.0)
+    model.age_std.fill_(10.0)
+    model.head[1].weight.data.zero_()
+    model.head[1].bias.data.copy_(torch.tensor([0.5, float(np.log(0.3))]))  # age 45, scale 0.3 * 10 years
+    ages, scales = model.predict(torch.randn(2, 3, 32, 32))
+    assert torch.allclose(ages, torch.tensor(45.0)) and torch.allclose(scales, torch.tensor(3.0))
+    # the age output gets exactly the point loss's gradient: the likelihood term sees it detached
+    model.train()
+    images, target = torch.randn(4, 3, 32, 32), torch.tensor([20.0, 30.0, 50.0, 70.0])
+    model.head[1].weight.data.normal_(0, 0.01)
+    uncertain_loss = model._step((images, target))[0]
+    age_grad = torch.autograd.grad(uncertain_loss, model.head[1].bias)[0][0]
+    point = make_model().train()
+    point.load_state_dict({k: (v[:1] if k.startswith("head.1") else v) for k, v in model.state_dict().items()})
+    point_grad = torch.autograd.grad(point._step((images, target))[0], point.head[1].bias)[0][0]
+    assert torch.allclose(age_grad, point_grad, atol=1e-6)

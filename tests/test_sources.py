@@ -19,7 +19,7 @@ def two_folders(tmp_path):
 def test_each_folder_is_split_on_its_own_and_keeps_its_name(two_folders):
     datamodule = AgeDataModule(root=[str(f) for f in two_folders], image_size=32)
     datamodule.setup("fit")
-    for split, share in (("train", 28), ("val", 6), ("test", 6)):  # 70/15/15 of 40, in each folder
+    for split, share in (("train", 28), ("val", 3), ("calibration", 3), ("test", 6)):  # 70/7.5/7.5/15 of 40 each
         counts = datamodule.table(split)["source"].value_counts().to_dict()
         assert counts == {"store_a": share, "store_b": share}, split
     alone = AgeDataModule(root=str(two_folders[1]), image_size=32)

@@ -18,6 +18,19 @@ def test_random_split_sizes_and_seed():
     assert not first.equals(assign_splits(table(100), "random", FRACTIONS, seed=2, total_rows=100))
 
 
+def test_calibration_rows_come_out_of_val_and_leave_train_and_test_unchanged():
+    three_way = assign_splits(table(1000), "random", FRACTIONS, seed=3, total_rows=1000)
+    with_calibration = {"train": 0.7, "val": 0.075, "calibration": 0.075, "test": 0.15}
+    four_way = assign_splits(table(1000), "random", with_calibration, seed=3, total_rows=1000)
+    assert four_way.value_counts().to_dict() == {"train": 700, "test": 150, "val": 75, "calibration": 75}
+    for name in ("train", "test"):
+        assert (four_way == name).equals(three_way == name)
+    assert set(four_way[three_way == "val"]) == {"val", "calibration"}
+    # with very few rows val is kept and calibration left empty rather than refusing to train
+    assert assign_splits(table(6), "random", with_calibration, seed=0, total_rows=6).value_counts().to_dict() == {
+        "train": 4, "val": 1, "test": 1}
+
+
 def test_column_split_is_used_automatically():
     split = assign_splits(table(3, split=["train", "val", "test"]), "auto", FRACTIONS, seed=0, total_rows=3)
     assert split.tolist() == ["train", "val", "test"]

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from age_lightning.data import cache
 from age_lightning.data.labels import LabelsSpec, Problem, format_problems, read_labels, write_problems
-from age_lightning.data.splits import assign_splits
+from age_lightning.data.splits import DEFAULT_FRACTIONS, SPLITS, assign_splits
 from age_lightning.data.transforms import BatchAugmentation, eval_batch
 from age_lightning.errors import DatasetError
 from age_lightning.faces import NO_FACE, FacePolicy
@@ -84,7 +84,7 @@ class AgeDataModule(L.LightningDataModule):
         """
         root: a labeled-photo folder, or several (a list) that are validated and split each on its own and trained
           on together; every row keeps its folder's name as `source`.
-        split: {protocol: auto|random|column|seed_notebook, fractions: {train, val, test}, seed}.
+        split: {protocol: auto|random|column|seed_notebook, fractions: {train, val, calibration, test}, seed}.
         on_invalid: "error" stops on any bad row; "skip" drops bad rows and writes them to report_dir.
         augmentation: keyword arguments of `transforms.BatchAugmentation` (crop_scale, hflip, rotation,
           color_jitter).
@@ -102,7 +102,7 @@ class AgeDataModule(L.LightningDataModule):
                                  age_column=age_column, sep=sep) for r in roots]
         names = [Path(r).name for r in roots]
         self.sources = names if len(set(names)) == len(names) else [str(r) for r in roots]
-        self.split = {"protocol": "auto", "fractions": {"train": 0.7, "val": 0.15, "test": 0.15}, "seed": 0,
+        self.split = {"protocol": "auto", "fractions": DEFAULT_FRACTIONS, "seed": 0,
                       **(split or {})}
         self.faces = FacePolicy.from_dict(faces)
         self.side = square_side(image_size)
@@ -121,7 +121,7 @@ class AgeDataModule(L.LightningDataModule):
         if self.tables:
             return
         table = self.load_table()
-        for name in ("train", "val", "test"):
+        for name in SPLITS:
             self.tables[name] = table[table["split"] == name].reset_index(drop=True)
         sizes = {name: len(t) for name, t in self.tables.items()}
         log.info("Split %s (protocol %s): %s", ", ".join(self.sources), self.split["protocol"], sizes)
@@ -210,7 +210,7 @@ class AgeDataModule(L.LightningDataModule):
         if split == "all":
             return pd.concat(self.tables.values(), ignore_index=True)
         if split not in self.tables:
-            raise DatasetError(f"unknown split {split!r}; use train, val, test or all")
+            raise DatasetError(f"unknown split {split!r}; use {', '.join(SPLITS)} or all")
         return self.tables[split]
 
     def dataset(self, split: str) -> SquareDataset:

@@ -19,7 +19,8 @@ from age_lightning.images import load_rgb
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
+# calibration: held back for the uncertain head's conformal calibration; never trained on nor used to pick a model.
+SPLITS = ("train", "val", "calibration", "test")
 SHOWN_PROBLEMS = 20
 
 

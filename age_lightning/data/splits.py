@@ -1,18 +1,21 @@
-"""Train/val/test assignment of labeled rows."""
+"""Train/val/calibration/test assignment of labeled rows."""
 
 import numpy as np
 import pandas as pd
 
+from age_lightning.data.labels import SPLITS
 from age_lightning.errors import DatasetError
 
 PROTOCOLS = ("auto", "random", "column", "seed_notebook")
+DEFAULT_FRACTIONS = {"train": 0.7, "val": 0.075, "calibration": 0.075, "test": 0.15}
+
 # The reference Keras notebook used ImageDataGenerator(validation_split=0.25), which takes the *first*
 # 25% of the dataframe's rows as validation and the rest as training, without shuffling and without a test set.
 SEED_NOTEBOOK_VAL_FRACTION = 0.25
 
 
 def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int, total_rows: int) -> pd.Series:
-    """Split name ("train", "val" or "test") of each row of a validated labels table.
+    """Split name (one of SPLITS) of each row of a validated labels table.
 
     `total_rows` is the number of data lines in labels.csv, invalid ones included, so that dropping a bad row
     never moves other rows between splits under the row-order protocol.
@@ -23,7 +26,8 @@ def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int
         protocol = "column" if "split" in table.columns else "random"
     if protocol == "column":
         if "split" not in table.columns:
-            raise DatasetError("data.split.protocol=column needs a 'split' column (train/val/test) in labels.csv")
+            raise DatasetError("data.split.protocol=column needs a 'split' column (train/val/calibration/test) "
+                               "in labels.csv")
         return table["split"].rename("split")
     if protocol == "seed_notebook":
         first_val_lines = int(SEED_NOTEBOOK_VAL_FRACTION * total_rows)
@@ -33,15 +37,21 @@ def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int
 
 
 def _random_split(index: pd.Index, fractions: dict, seed: int) -> pd.Series:
-    unknown = set(fractions) - {"train", "val", "test"}
-    if unknown or any(f < 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
-        raise DatasetError(f"data.split.fractions must give train/val/test fractions summing to 1, got {fractions}")
+    """Seeded random fractions. Calibration rows come out of what val would be without them, so adding a
+    calibration split leaves the train and test rows unchanged."""
+    total = sum(fractions.values())
+    if set(fractions) - set(SPLITS) or any(f < 0 for f in fractions.values()) or abs(total - 1) > 1e-6:
+        raise DatasetError(f"data.split.fractions must give {'/'.join(SPLITS)} fractions summing to 1, "
+                           f"got {fractions}")
     n = len(index)
-    n_val = round(fractions.get("val", 0) * n)
+    held = round((fractions.get("val", 0) + fractions.get("calibration", 0)) * n)
+    # val comes first when rows are few: a training run needs it, calibration is optional (it may be empty)
+    n_calibration = max(0, min(round(fractions.get("calibration", 0) * n), held - (fractions.get("val", 0) > 0)))
     n_test = round(fractions.get("test", 0) * n)
-    if n - n_val - n_test < 1 or (fractions.get("val", 0) > 0 and n_val == 0):
+    if n - held - n_test < 1 or (fractions.get("val", 0) > 0 and held == n_calibration):
         raise DatasetError(f"{n} valid rows are too few for split fractions {fractions}")
-    names = np.array(["val"] * n_val + ["test"] * n_test + ["train"] * (n - n_val - n_test))
+    names = np.array(["val"] * (held - n_calibration) + ["calibration"] * n_calibration + ["test"] * n_test
+                     + ["train"] * (n - held - n_test))
     shuffled = np.empty(n, dtype=object)
     shuffled[np.random.default_rng(seed).permutation(n)] = names
     return pd.Series(shuffled, index=index, name="split")

@@ -12,13 +12,17 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from age_lightning.ages import age_band
+from age_lightning.calibration import IdCheck
 from age_lightning.errors import UserError
 from age_lightning.faces import NO_FACE, RECORD_COLUMNS, FaceAligner, FacePolicy
 from age_lightning.images import load_rgb
 from age_lightning.preprocess import preprocess, square_side
 
 OK = "ok"
-COLUMNS = ["file", "status", "predicted_age", "age_band", "asks_for_id", *RECORD_COLUMNS]
+COLUMNS = ["file", "status", "predicted_age", "age_low", "age_high", "age_band", "asks_for_id", *RECORD_COLUMNS]
+# A predictor: float32 images (N, 3, size, size) from `preprocess` -> ages in years (N,) and their scales (N,),
+# or None for a model without an uncertain head.
+PredictBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -46,17 +50,26 @@ class PhotoPreparer:
         return preprocess(aligned.image, self.image_size), aligned.record()
 
 
-def predict_files(files: list[Path], predict_batch: Callable[[np.ndarray], np.ndarray], prepare: PhotoPreparer,
-                  id_check_age: float, batch_size: int = 32,
-                  progress: Callable = lambda items, **_: items) -> list[dict]:
-    """predict_batch: float32 array (N, 3, size, size) from `preprocess` -> predicted ages in years (N,)."""
+def answers(ages, scales, id_check: IdCheck) -> list[dict]:
+    """Per prediction: the age, its calibrated bounds (None without them), band and whether to ask for ID."""
+    ages = np.asarray(ages, dtype=float)
+    bounds = id_check.bounds(ages, scales)
+    low, high = bounds if bounds is not None else ([None] * len(ages), [None] * len(ages))
+    asks = id_check.asks_for_id(ages, scales)
+    return [{"predicted_age": round(age, 1), "age_low": None if lo is None else round(float(lo), 1),
+             "age_high": None if hi is None else round(float(hi), 1), "age_band": band, "asks_for_id": bool(ask)}
+            for age, lo, hi, band, ask in zip(ages.tolist(), low, high, age_band(ages), asks)]
+
+
+def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, id_check: IdCheck,
+                  batch_size: int = 32, progress: Callable = lambda items, **_: items) -> list[dict]:
     rows, batch = [], []
 
     def flush():
         if batch:
-            ages = predict_batch(np.stack([array for _, array in batch]))
-            for (row, _), age in zip(batch, np.asarray(ages, dtype=float).tolist()):
-                row.update(predicted_age=round(age, 1), age_band=age_band([age])[0], asks_for_id=age < id_check_age)
+            ages, scales = predict_batch(np.stack([array for _, array in batch]))
+            for (row, _), answer in zip(batch, answers(ages, scales, id_check)):
+                row.update(answer)
             batch.clear()
 
     for file in progress(files, description=f"Predicting {len(files)} file(s)"):

@@ -8,6 +8,7 @@ import torch
 from rich.progress import track
 from torch.utils.data import DataLoader
 
+from age_lightning.calibration import Calibration
 from age_lightning.errors import UserError
 from age_lightning.model.module import AgeRegressor
 
@@ -38,22 +39,26 @@ def load_checkpoint(path: str, device: str = "auto") -> tuple[AgeRegressor, dict
     except (TypeError, ValueError, RuntimeError) as error:
         raise UserError(f"{path} does not match this project's model (was it trained with another config or "
                         f"version?): {str(error)[:300]}") from None
+    model.calibration = Calibration.from_dict(checkpoint.get("calibration"))
     return model.eval().to(resolve_device(device)), dict(checkpoint.get("datamodule_hyper_parameters", {}))
 
 
 @torch.inference_mode()
 def predict_ages(model: AgeRegressor, loader: DataLoader, prepare: Callable[[torch.Tensor], torch.Tensor],
-                 tta: bool = False, description: str = "Predicting"):
-    """Predicted ages (years) for every batch of `loader` (batches are images or (images, ...) tuples).
+                 tta: bool = False, description: str = "Predicting") -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted ages (years) for every batch of `loader` (batches are images or (images, ...) tuples), and their
+    scales (years; None for a point head).
 
     prepare: the batch transform on the device (e.g. AgeDataModule.eval_batch on uint8 squares).
     tta: also predict on horizontally flipped images and average the two.
     """
-    outputs = []
+    ages, scales = [], []
     for batch in track(loader, description=description, total=len(loader)):
         images = prepare((batch[0] if isinstance(batch, (tuple, list)) else batch).to(model.device))
-        predicted = model.predict_age(images)
-        if tta:
-            predicted = (predicted + model.predict_age(images.flip(-1))) / 2
-        outputs.append(predicted.float().cpu())
-    return torch.cat(outputs).numpy() if outputs else np.zeros(0, dtype=np.float32)
+        outputs = [model.predict(images)] + ([model.predict(images.flip(-1))] if tta else [])
+        ages.append(sum(age for age, _ in outputs).float().cpu() / len(outputs))
+        if model.uncertain:
+            scales.append(sum(scale for _, scale in outputs).float().cpu() / len(outputs))
+    if not ages:
+        return np.zeros(0, dtype=np.float32), (np.zeros(0, dtype=np.float32) if model.uncertain else None)
+    return torch.cat(ages).numpy(), (torch.cat(scales).numpy() if model.uncertain else None)

@@ -1,4 +1,5 @@
-"""Evaluation metrics a store can act on: errors in years, per age band, and the alcohol age check.
+"""Evaluation metrics a store can act on: errors in years, per age band, the alcohol age check and, for an
+uncertain model, its calibrated intervals and the two ID rules side by side.
 
 All functions take real and predicted ages (years) and return JSON-safe values: a share that cannot be
 measured (no people in the group) is None, never NaN.
@@ -8,6 +9,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
+from age_lightning.calibration import Calibration
 
 CONFIDENCE = 0.95
 THRESHOLD_SEARCH = np.arange(LEGAL_AGE, 61)  # candidate ID-check thresholds, years
@@ -56,15 +58,86 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
     minors = real < LEGAL_AGE
     if not minors.any():
         return {"measurable": False, "reason": "not measurable: no minors in this set", "threshold": threshold}
-    teens = np.asarray(age_band(real)) == TEEN_BAND
-    adults = real >= ID_CHECK_AGE
-    young_adults = (real >= LEGAL_AGE) & ~adults
     return {"measurable": True, "threshold": threshold, "confidence": CONFIDENCE,
-            "minors_pass_through": _not_asked(predicted[minors], threshold),
-            "teens_pass_through": _not_asked(predicted[teens], threshold),
-            "adult_friction": _asked(predicted[adults], threshold),
-            "young_adults_asked": _asked(predicted[young_adults], threshold),
-            "threshold_for_target": _threshold_for_target(predicted[minors], predicted[adults], target)}
+            **rule_outcomes(real, predicted < threshold),
+            "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target)}
+
+
+def rule_outcomes(real, asked) -> dict:
+    """Whom an ID rule lets through (minors, 13-17) and whom it asks (18-24, adults 25+: friction)."""
+    real, asked = np.asarray(real, float), np.asarray(asked, bool)
+    minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
+    teens = np.asarray(age_band(real)) == TEEN_BAND
+    young_adults = (real >= LEGAL_AGE) & ~adults
+    return {"minors_pass_through": rate(int((~asked[minors]).sum()), int(minors.sum())),
+            "teens_pass_through": rate(int((~asked[teens]).sum()), int(teens.sum())),
+            "adult_friction": rate(int(asked[adults].sum()), int(adults.sum())),
+            "young_adults_asked": rate(int(asked[young_adults].sum()), int(young_adults.sum()))}
+
+
+def interval_metrics(real, low, high) -> dict:
+    """How often true ages fall inside / below / above the intervals, overall and per age band."""
+    real, low, high = (np.asarray(a, float) for a in (real, low, high))
+
+    def summary(chosen):
+        if not chosen.any():
+            return {"n": 0, "coverage": None, "below": None, "above": None, "mean_width": None}
+        r, lo, hi = real[chosen], low[chosen], high[chosen]
+        return {"n": int(chosen.sum()), "coverage": float(((r >= lo) & (r <= hi)).mean()),
+                "below": float((r < lo).mean()), "above": float((r > hi).mean()), "mean_width": float((hi - lo).mean())}
+
+    bands = np.asarray(age_band(real))
+    return {**summary(np.ones(len(real), bool)), "bands": {band: summary(bands == band) for band in AGE_BANDS}}
+
+
+def pass_scores(predicted, scale) -> dict[str, np.ndarray]:
+    """What each ID rule ranks buyers by (a buyer passes when the score is above the rule's cut)."""
+    predicted = np.asarray(predicted, float)
+    return {"point": predicted, "interval": (predicted - LEGAL_AGE) / np.asarray(scale, float)}
+
+
+def tradeoff_curve(real, score, points: int = 201) -> dict:
+    """Minors' pass-through and adult 25+ friction of "pass when score > cut" over cuts spanning the scores."""
+    real, score = np.asarray(real, float), np.asarray(score, float)
+    cuts = np.unique(np.quantile(score, np.linspace(0, 1, points)))
+    minors, adults = score[real < LEGAL_AGE], score[real >= ID_CHECK_AGE]
+    return {"minors_pass_through": [float((minors > c).mean()) for c in cuts],
+            "adult_friction": [float((adults <= c).mean()) for c in cuts]}
+
+
+def friction_at_pass_through(real, score, target: float) -> dict:
+    """The least adult friction of any cut that lets at most `target` of this set's minors through (an oracle
+    setting, chosen on the set itself: for comparing rules on equal terms, not for deployment)."""
+    real, score = np.asarray(real, float), np.asarray(score, float)
+    minors = np.sort(score[real < LEGAL_AGE])[::-1]
+    if len(minors) == 0:
+        return {"target": target, "cut": None}
+    cut = float(minors[min(int(np.floor(target * len(minors))), len(minors) - 1)])
+    return {"target": target, "cut": cut, **rule_outcomes(real, score <= cut)}
+
+
+def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dict:
+    """Calibrated intervals and both ID rules: as calibrated, and at equal minors' pass-through on this set."""
+    low, high = calibration.bounds(predicted, scale)
+    scores = pass_scores(predicted, scale)
+    return {"calibration": calibration.to_dict(), "nominal_coverage": 1 - 2 * calibration.alpha,
+            "intervals": interval_metrics(real, low, high),
+            "calibrated_rules": {
+                "interval": {"setting": calibration.margin,
+                             **rule_outcomes(real, calibration.asks_for_id(predicted, scale))},
+                "point": {"setting": calibration.point_threshold,
+                          **rule_outcomes(real, np.asarray(predicted) <= calibration.point_threshold)}},
+            "at_equal_pass_through": {rule: friction_at_pass_through(real, score, calibration.max_pass)
+                                      for rule, score in scores.items()}}
+
+
+def evaluation_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01, scale=None,
+                       calibration: Calibration | None = None) -> dict:
+    metrics = {**regression_metrics(real, predicted), "bands": band_metrics(real, predicted),
+               "age_check": age_check_metrics(real, predicted, threshold, target)}
+    if scale is not None and calibration is not None:
+        metrics["uncertainty"] = uncertainty_metrics(real, predicted, scale, calibration)
+    return metrics
 
 
 def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
@@ -75,11 +148,6 @@ def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
     return {"threshold": [float(t) for t in thresholds],
             "minors_pass_through": [p["share"] for p in passing], "minors_upper": [p["upper"] for p in passing],
             "adult_friction": [_asked(adults, t)["share"] for t in thresholds]}
-
-
-def evaluation_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
-    return {**regression_metrics(real, predicted), "bands": band_metrics(real, predicted),
-            "age_check": age_check_metrics(real, predicted, threshold, target)}
 
 
 def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:

@@ -86,6 +86,40 @@ def age_check_tradeoff(curve: dict, threshold: float, target: float) -> plt.Figu
     return figure
 
 
+def interval_coverage(bands: dict, nominal: float) -> plt.Figure:
+    """Reliability of the calibrated intervals: per age band, how often the true age is inside, below, above."""
+    names = [b for b in bands if bands[b]["n"]]
+    x = np.arange(len(names))
+    figure, axis = plt.subplots(figsize=(7, 4))
+    inside = [bands[b]["coverage"] for b in names]
+    below = [bands[b]["below"] for b in names]
+    axis.bar(x, inside, width=0.6, label="true age inside the interval")
+    axis.bar(x, below, width=0.6, bottom=inside, color="tab:red", label="below it (looks older than is)")
+    axis.axhline(nominal, color="black", linewidth=1, linestyle="--", label=f"nominal {nominal:.0%}")
+    axis.set_xticks(x, [f"{b}\nn={bands[b]['n']}" for b in names])
+    axis.set(ylabel="share of photos", ylim=(0, 1.05), title="Calibrated intervals by age band")
+    axis.legend(fontsize=8, loc="lower left")
+    axis.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def id_rules_tradeoff(curves: dict, calibrated: dict, max_pass: float) -> plt.Figure:
+    """Minors' pass-through against adult friction for each ID rule (one curve per rule over its setting),
+    with each rule's calibrated setting marked."""
+    figure, axis = plt.subplots(figsize=(6.5, 4.5))
+    for rule, curve in curves.items():
+        line, = axis.plot(curve["minors_pass_through"], curve["adult_friction"], label=f"{rule} rule")
+        chosen = calibrated[rule]
+        axis.plot(chosen["minors_pass_through"]["share"], chosen["adult_friction"]["share"], "o",
+                  color=line.get_color(), label=f"{rule} rule, calibrated for {max_pass:.0%}")
+    axis.axvline(max_pass, color="red", linewidth=0.8, linestyle=":", label=f"{max_pass:.0%} of minors")
+    axis.set(xlabel="minors not asked for ID", ylabel="adults 25+ asked for ID", xlim=(0, 0.3), ylim=(0, 1),
+             title="ID rules: minors passing vs adults asked")
+    axis.legend(fontsize=8)
+    axis.grid(alpha=0.3)
+    return figure
+
+
 def metric_curves(curves: dict[str, list[float]], ylabel: str, title: str) -> plt.Figure:
     """One line per run: the metric after each validation epoch."""
     figure, axis = plt.subplots(figsize=(8, 4.5))

@@ -6,20 +6,35 @@ from pathlib import Path
 import pandas as pd
 
 from age_lightning.ages import AGE_BANDS, LEGAL_AGE
+from age_lightning.calibration import Calibration
 from age_lightning.evaluation import plots
-from age_lightning.evaluation.metrics import age_check_curve, evaluation_metrics, regression_metrics
+from age_lightning.evaluation.metrics import (
+    age_check_curve,
+    evaluation_metrics,
+    pass_scores,
+    regression_metrics,
+    tradeoff_curve,
+)
 
 PLOTS = {"scatter": "predicted_vs_real.png", "bands": "error_by_band.png", "histogram": "age_histogram.png",
-         "age_check": "age_check_tradeoff.png"}
+         "age_check": "age_check_tradeoff.png", "coverage": "interval_coverage.png", "rules": "id_rules_tradeoff.png"}
 
 
-def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshold: float, target: float) -> dict:
-    """Write everything for `table` (source, file_name, real_age, predicted_age) into out_dir; return the metrics."""
+def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshold: float, target: float,
+                     calibration: Calibration | None = None) -> dict:
+    """Write everything for `table` (source, file_name, real_age, predicted_age and, for an uncertain model,
+    scale) into out_dir; return the metrics."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = table.assign(abs_error=(table["predicted_age"] - table["real_age"]).abs())
-    table.to_csv(out_dir / "predictions.csv", index=False, float_format="%.2f")
     real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
-    metrics = {**context, **evaluation_metrics(real, predicted, threshold, target)}
+    scale = table["scale"].to_numpy() if "scale" in table else None
+    if scale is not None and calibration:
+        low, high = calibration.bounds(predicted, scale)
+        table = table.assign(age_low=low, age_high=high, asks_for_id=calibration.asks_for_id(predicted, scale))
+    table.to_csv(out_dir / "predictions.csv", index=False, float_format="%.2f")
+    metrics = {**context, **evaluation_metrics(real, predicted, threshold, target, scale, calibration)}
+    if scale is not None and not calibration:
+        metrics["uncertainty"] = {"calibrated": False}
     if table["source"].nunique() > 1:  # several labeled folders: each one's errors too
         metrics["sources"] = {source: regression_metrics(rows["real_age"], rows["predicted_age"])
                               for source, rows in table.groupby("source")}
@@ -31,6 +46,14 @@ def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshol
     if metrics["age_check"]["measurable"]:
         curve = age_check_curve(real, predicted)
         plots.save(plots.age_check_tradeoff(curve, threshold, target), out_dir / PLOTS["age_check"])
+    uncertainty = metrics.get("uncertainty", {})
+    if "intervals" in uncertainty:
+        plots.save(plots.interval_coverage(uncertainty["intervals"]["bands"], uncertainty["nominal_coverage"]),
+                   out_dir / PLOTS["coverage"])
+        if metrics["age_check"]["measurable"]:
+            curves = {rule: tradeoff_curve(real, score) for rule, score in pass_scores(predicted, scale).items()}
+            plots.save(plots.id_rules_tradeoff(curves, uncertainty["calibrated_rules"], calibration.max_pass),
+                       out_dir / PLOTS["rules"])
     (out_dir / "report.md").write_text(render_report(metrics))
     return metrics
 
@@ -53,6 +76,7 @@ def render_report(m: dict) -> str:
         "", f"![error by band]({PLOTS['bands']})", "", f"![predicted vs real]({PLOTS['scatter']})", "",
         f"![age histogram]({PLOTS['histogram']})", "",
         "## Alcohol age check", "", *_age_check_section(m["age_check"]), "",
+        *_uncertainty_section(m.get("uncertainty"), m["age_check"]),
         "## What this means", "", *_reading(m), "",
     ]
     return "\n".join(lines)
@@ -101,6 +125,59 @@ def _age_check_section(check: dict) -> list[str]:
             "", found, "", f"![age check trade-off]({PLOTS['age_check']})"]
 
 
+def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
+    if not u:
+        return []
+    title = "## Calibrated intervals and the interval ID rule"
+    if "intervals" not in u:
+        return [title, "", "This model has an uncertain head but no calibration: run `recalibrate.py` on labeled "
+                "photos it was not trained on.", ""]
+    c, intervals = u["calibration"], u["intervals"]
+    rows = [("all", intervals), *intervals["bands"].items()]
+    lines = [title, "", f"Calibrated on {c['photos']} photos ({c['minors']} minors) of `{c['source']}` (they "
+             f"must be photos the model was not trained on). Nominal coverage **{_pct(u['nominal_coverage'])}**: "
+             f"at most {_pct(c['alpha'])} of true ages below the interval and at most {_pct(c['alpha'])} above it, for "
+             f"photos like the calibration photos (not per band: bands are shown to see where it holds).", "",
+             "| ages | photos | inside | below | above | mean width (years) |", "|---|---|---|---|---|---|",
+             *(f"| {name} | {r['n']} | {_pct(r['coverage'])} | {_pct(r['below'])} | {_pct(r['above'])} | "
+               f"{_num(r['mean_width'])} |" for name, r in rows),
+             "", f"![interval coverage]({PLOTS['coverage']})", ""]
+    if not check["measurable"]:
+        return lines
+    rules = u["calibrated_rules"]
+    table = [("point, Challenge 25", f"under {check['threshold']:g}", check),
+             (f"point, calibrated for {_pct(c['max_pass'])}", f"at most {rules['point']['setting']:.1f}",
+              rules["point"]),
+             (f"interval, calibrated for {_pct(c['max_pass'])}", f"age - {rules['interval']['setting']:.2f} x scale "
+              f"<= {LEGAL_AGE}", rules["interval"])]
+    equal = u["at_equal_pass_through"]
+    lines += [f"ID rules on this set. The calibrated settings were fitted on the calibration photos' minors so that "
+              f"a minor passes with probability at most {_pct(c['max_pass'])}.", "",
+              "| rule | asks for ID when | minors not asked (upper bound) | 13-17 not asked | 18-24 asked | "
+              "25+ asked |", "|---|---|---|---|---|---|",
+              *(f"| {name} | {when} | {_pct(r['minors_pass_through']['share'])} "
+                f"({_pct(r['minors_pass_through']['upper'])}) | {_pct(r['teens_pass_through']['share'])} | "
+                f"{_pct(r['young_adults_asked']['share'])} | {_pct(r['adult_friction']['share'])} |"
+                for name, when, r in table),
+              "", f"At equal pass-through (settings chosen on this set so that at most "
+              f"{_pct(equal['point']['target'])} of its minors pass): adults 25+ asked "
+              f"{_pct(equal['point']['adult_friction']['share'])} under the point rule, "
+              f"{_pct(equal['interval']['adult_friction']['share'])} under the interval rule.", "",
+              f"![ID rules]({PLOTS['rules']})", ""]
+    return lines
+
+
+def _rule_advice(u: dict) -> str:
+    rules = u["calibrated_rules"]
+    point, interval = rules["point"]["adult_friction"]["share"], rules["interval"]["adult_friction"]["share"]
+    better = "interval" if interval <= point else "point"
+    cap = _pct(u["calibration"]["max_pass"])
+    return (f"- **Which ID rule**: both calibrated rules cap minors' pass-through at {cap}; the {better} rule asks "
+            f"fewer adults 25+ ({_pct(min(point, interval))} against {_pct(max(point, interval))}). Use "
+            f"`id_rule={better}` with this calibration, and recalibrate (`recalibrate.py`) on a few hundred labeled "
+            f"photos from the store's own camera, minors included, before relying on the cap there.")
+
+
 def _reading(m: dict) -> list[str]:
     worst = max((b for b in m["bands"].items() if b[1]["mae"] is not None), key=lambda b: b[1]["mae"])
     analytics = (f"- **Age-group analytics**: a typical error of {_num(m['mae'])} years (half the photos within "
@@ -116,7 +193,9 @@ def _reading(m: dict) -> list[str]:
                    f"minors would not have been asked for ID (up to {_pct(passing['upper'])} at "
                    f"{check['confidence']:.0%} confidence). Any minor passing means the camera cannot replace the "
                    f"cashier's judgement; at most it can prompt an ID check.")
-    return [analytics, alcohol]
+    uncertainty = m.get("uncertainty", {})
+    advice = [_rule_advice(uncertainty)] if "calibrated_rules" in uncertainty and check["measurable"] else []
+    return [analytics, alcohol, *advice]
 
 
 def console_summary(scalars: dict, split: str = "test") -> str:

@@ -1,7 +1,8 @@
 """Exporting a checkpoint for deployment (the command is export.py).
 
-Writes model.onnx (dynamic batch; input: normalized images, output: age in years, de-normalized and clamped
-inside the graph) and model.json with what a runtime needs (see `metadata`). With `int8=true
+Writes model.onnx (dynamic batch; input: normalized images; outputs: age in years, de-normalized and clamped
+inside the graph, and for an uncertain head age_scale in years) and model.json with what a runtime needs (see
+`metadata`, including the calibration that turns age and scale into bounds and the ID rule). With `int8=true
 calibration_dir=<photos>` also model_int8.onnx/.json: a static int8 copy calibrated on those photos.
 """
 
@@ -26,14 +27,19 @@ from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET
 log = logging.getLogger(__name__)
 
 class AgeInYears(torch.nn.Module):
-    """The graph to export: images -> clamped age in years."""
+    """The graph to export: images -> clamped age in years (and its scale in years, for an uncertain head)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.model.predict_age(image)
+    def forward(self, image: torch.Tensor):
+        age, scale = self.model.predict(image)
+        return age if scale is None else (age, scale)
+
+
+def output_names(model) -> list[str]:
+    return ["age", "age_scale"] if model.uncertain else ["age"]
 
 
 def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict:
@@ -47,11 +53,14 @@ def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict
                   "resize_shorter_side": square_side(image_size), "crop": "center",
                   "interpolation": "bilinear", "scale": 1 / 255, "mean": list(IMAGENET_MEAN),
                   "std": list(IMAGENET_STD), "preprocessing": "age_lightning.preprocess.preprocess"},
-        "output": {"name": "age", "unit": "years", "clamp": [MIN_AGE, MAX_AGE]},
+        "output": {"name": "age", "unit": "years", "clamp": [MIN_AGE, MAX_AGE],
+                   "scale": "age_scale" if model.uncertain else None, "head": model.hparams.get("head", "point")},
         "target_denormalization": {"age_mean": float(model.age_mean), "age_std": float(model.age_std),
                                    "applied_in_graph": True},
         "faces": FacePolicy.from_dict(trained_data.get("faces")).to_dict(),
         "id_check_age": float(model.hparams.get("id_check_age", ID_CHECK_AGE)),
+        "calibration": model.calibration.to_dict() if model.calibration else None,
+        "id_rule": "interval" if model.calibration else "point",
     }
 
 
@@ -72,7 +81,7 @@ def export_model(model, image_size: int, path: Path, opset: int = 18) -> None:
     """The model's images -> years graph as ONNX with a dynamic batch dimension."""
     example = torch.zeros(2, 3, image_size, image_size)
     torch.onnx.export(AgeInYears(model.float()).eval(), (example,), str(path), input_names=["image"],
-                      output_names=["age"], dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
+                      output_names=output_names(model), dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
                       opset_version=opset, dynamo=True, external_data=False, verbose=False)
 
 

@@ -7,6 +7,9 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
+from age_lightning.calibration import CalibrationError
+from age_lightning.evaluation.calibrate import fit_calibration, write_calibration
+from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.evaluation.report import console_summary
 from age_lightning.hydra_utils import instantiate_dict, log_hyperparameters, resolve_checkpoint, write_run_summary
 
@@ -28,6 +31,10 @@ def train(cfg: DictConfig) -> dict:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
     metrics["val/baseline_mae"] = datamodule.baseline_mae("val")
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if model.uncertain and best and len(datamodule.tables["calibration"]):
+        if trainer.is_global_zero:
+            calibrate_checkpoint(best, datamodule, cfg.calibration)
+        trainer.strategy.barrier()  # the other processes test the calibrated checkpoint
     if cfg.get("test") and len(datamodule.tables["test"]):
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         metrics.update(results[0] if results else {})
@@ -43,3 +50,16 @@ def train(cfg: DictConfig) -> dict:
              metrics["val/baseline_mae"], f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "")
     return summary
 
+
+
+def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> None:
+    """Fit the uncertain head's calibration on the calibration split and store it in the checkpoint. Too few
+    photos for the bound asked for is a warning here (the model is still worth keeping): recalibrate.py can
+    calibrate it later on other photos."""
+    model, _ = load_checkpoint(ckpt_path)
+    try:
+        calibration = fit_calibration(model, datamodule, "calibration", settings.alpha, settings.max_pass)
+    except CalibrationError as error:
+        log.warning("Not calibrated: %s", error)
+        return
+    write_calibration(ckpt_path, calibration)

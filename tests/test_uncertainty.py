@@ -1,0 +1,110 @@
+"""The uncertain head end to end: trained, calibrated, evaluated, recalibrated, exported and predicted without torch."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from age_lightning.calibration import IdCheck
+from age_lightning.deploy.onnx_model import OnnxAgeModel
+from age_lightning.evaluation.inference import load_checkpoint
+from age_lightning.images import load_rgb
+from age_lightning.model.export import export_onnx
+from age_lightning.preprocess import preprocess
+from conftest import run_command
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_uncertain_checkpoint, tmp_path_factory):
+    return export_onnx(tiny_uncertain_checkpoint["best_checkpoint"], tmp_path_factory.mktemp("deploy"))
+
+
+def test_training_calibrates_the_best_checkpoint_and_tests_the_intervals(tiny_uncertain_checkpoint):
+    model, _ = load_checkpoint(tiny_uncertain_checkpoint["best_checkpoint"])
+    calibration = model.calibration
+    assert calibration is not None and calibration.source == "calibration" and calibration.photos == 40
+    assert calibration.lower < calibration.upper
+    metrics = tiny_uncertain_checkpoint["metrics"]
+    assert 0 <= metrics["test/uncertainty/intervals/coverage"] <= 1
+    assert metrics["test/uncertainty/intervals/mean_width"] > 0
+    assert "val/coverage" in metrics and "val/width" in metrics
+
+
+def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint, tmp_path):
+    result = run_command("evaluate.py", f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}",
+                         f"data.root={tiny_uncertain_checkpoint['data_root']}", f"paths.output_dir={tmp_path}",
+                         f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = pd.read_csv(tmp_path / "predictions.csv")
+    assert (table["age_low"] <= table["age_high"]).all() and table["age_low"].min() >= 0
+    assert table["age_high"].max() <= 120
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    inside = ((table["real_age"] >= table["age_low"]) & (table["real_age"] <= table["age_high"])).mean()
+    assert metrics["uncertainty"]["intervals"]["coverage"] == pytest.approx(inside, abs=0.02)  # csv rounding
+    report = (tmp_path / "report.md").read_text()
+    assert "interval, calibrated for 25.0%" in report and "Which ID rule" in report
+    assert (tmp_path / "interval_coverage.png").stat().st_size > 0 and (tmp_path / "id_rules_tradeoff.png").is_file()
+
+
+def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
+    model, data = load_checkpoint(tiny_uncertain_checkpoint["best_checkpoint"])
+    files = sorted((tiny_uncertain_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:16]
+    images = np.stack([preprocess(load_rgb(f), data["image_size"]) for f in files])
+    with torch.inference_mode():
+        ages, scales = (t.numpy() for t in model.predict(torch.from_numpy(images)))
+    onnx = OnnxAgeModel(exported)
+    onnx_ages, onnx_scales = onnx(images)
+    check = onnx.id_check()
+    assert check.rule == "interval" and check.calibration == model.calibration
+    for expected, got in zip(model.calibration.bounds(ages, scales), check.bounds(onnx_ages, onnx_scales)):
+        np.testing.assert_allclose(got, expected, atol=0.05)
+
+
+def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncertain_checkpoint, tmp_path):
+    folder = tiny_uncertain_checkpoint["data_root"] / "final_files"
+    for rule in ("interval", "point"):
+        result = run_command("predict_onnx.py", f"model={exported}", f"input={folder}", f"id_rule={rule}",
+                             f"output={tmp_path / rule}.csv", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    interval, point = pd.read_csv(tmp_path / "interval.csv"), pd.read_csv(tmp_path / "point.csv")
+    model = OnnxAgeModel(exported)
+    ages, scales = model(np.stack([preprocess(load_rgb(f), model.image_size) for f in interval["file"]]))
+    check = model.id_check()
+    assert (interval["asks_for_id"] == check.asks_for_id(ages, scales)).all()
+    np.testing.assert_allclose(interval[["age_low", "age_high"]].to_numpy().T, check.bounds(ages, scales), atol=0.06)
+    assert (point["asks_for_id"] == (point["predicted_age"] < 25)).all()
+
+
+def test_recalibrate_refits_on_another_folder_without_retraining(tiny_uncertain_checkpoint, tmp_path):
+    checkpoint = tiny_uncertain_checkpoint["best_checkpoint"]
+    common = [f"ckpt_path={checkpoint}", f"data.root={tiny_uncertain_checkpoint['data_root']}",
+              f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}/logs"]
+    result = run_command("recalibrate.py", *common, "split=all", "calibration.max_pass=0.1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    before, _ = load_checkpoint(checkpoint)
+    after, _ = load_checkpoint(str(tmp_path / "recalibrated.ckpt"))
+    assert after.calibration.photos == 160 and after.calibration.max_pass == 0.1
+    assert after.calibration.source.endswith("(all)") and after.calibration != before.calibration
+    for name, weights in before.state_dict().items():
+        assert torch.equal(weights, after.state_dict()[name])
+    result = run_command("recalibrate.py", *common, "split=test", "calibration.max_pass=0.001", cwd=tmp_path)
+    assert result.returncode == 1 and "too few" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_point_checkpoints_from_before_the_uncertain_head_still_load_and_predict(tiny_checkpoint, tmp_path):
+    checkpoint = torch.load(tiny_checkpoint["best_checkpoint"], weights_only=True)
+    del checkpoint["hyper_parameters"]["head"]  # written before model.head existed
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    model, data = load_checkpoint(str(old))
+    ages, scales = model.predict(torch.zeros(2, 3, data["image_size"], data["image_size"]))
+    assert ages.shape == (2,) and scales is None and model.calibration is None
+    result = run_command("recalibrate.py", f"ckpt_path={old}", f"data.root={tiny_checkpoint['data_root']}",
+                         f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    assert result.returncode == 1 and "point head" in result.stderr
+    with pytest.raises(Exception, match="recalibrate"):
+        IdCheck("interval", calibration=model.calibration)
