@@ -9,10 +9,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING
 
 from age_lightning.deploy.onnx_model import OnnxAgeModel
+from age_lightning.deploy.options import parse_options
 from age_lightning.deploy.predict_files import PhotoPreparer, input_files, predict_files, summary, write_csv
 from age_lightning.errors import UserError
 from age_lightning.faces import FacePolicy
@@ -42,14 +42,8 @@ def run(cfg: PredictOnnxConfig) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cfg = OmegaConf.merge(OmegaConf.structured(PredictOnnxConfig),
-                              OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv))
-        cfg = OmegaConf.to_object(cfg)
+        cfg = parse_options(PredictOnnxConfig, sys.argv[1:] if argv is None else argv)
         rows = run(cfg)
-    except OmegaConfBaseException as error:
-        print(f"Error: {str(error).splitlines()[0]} (options: {', '.join(PredictOnnxConfig.__annotations__)})",
-              file=sys.stderr)
-        return 1
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

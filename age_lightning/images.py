@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -17,13 +18,20 @@ def decode_threads() -> int:
     return min(8, (os.cpu_count() or 1) * 2)
 
 
-def load_rgb(path: str | Path, min_size: int | None = None) -> Image.Image:
-    """Open an image as an upright 8-bit RGB PIL image.
+class ImageTooLarge(ValueError):
+    """More pixels than the caller accepts (checked from the header, before decoding)."""
+
+
+def load_rgb(path: str | Path | BinaryIO, min_size: int | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Open an image (a path or a binary file object) as an upright 8-bit RGB PIL image.
 
     `min_size` lets JPEG decoding skip detail that a later resize would throw away
     (DCT scaling keeps both sides >= min_size), which makes large photos cheap to load.
+    `max_pixels` refuses larger images with ImageTooLarge before any decoding.
     """
     with Image.open(path) as img:
+        if max_pixels is not None and img.width * img.height > max_pixels:
+            raise ImageTooLarge(f"{img.width} x {img.height} pixels is more than the {max_pixels:,} accepted")
         if min_size is not None and img.format == "JPEG":
             img.draft("RGB", (min_size, min_size))
         img = ImageOps.exif_transpose(img)

@@ -74,12 +74,22 @@ class FaceAligner:
                                                        threads=threads)
 
     def __call__(self, image: Image.Image, size: int) -> AlignedFace | None:
+        faces = self.faces(image)
+        return self._align(image, faces[0], size, len(faces)) if faces else None
+
+    def align_all(self, image: Image.Image, size: int) -> list[AlignedFace]:
+        """Every face found, aligned, the policy's preferred one first (for frames with several buyers)."""
+        faces = self.faces(image)
+        return [self._align(image, face, size, len(faces)) for face in faces]
+
+    def faces(self, image: Image.Image) -> list[Face]:
+        """The faces large enough to count, the policy's preferred one first."""
         faces = [f for f in self.detector.detect(image) if f.size >= self.policy.min_face]
-        if not faces:
-            return None
-        face = max(faces, key=self._preference(image))
+        return sorted(faces, key=self._preference(image), reverse=True)
+
+    def _align(self, image: Image.Image, face: Face, size: int, found: int) -> AlignedFace:
         crop = align_face(image, face.landmarks, size, self.policy.face_scale, self.policy.template)
-        return AlignedFace(crop, face, len(faces))
+        return AlignedFace(crop, face, found)
 
     def _preference(self, image: Image.Image):
         if self.policy.choose == "largest":
