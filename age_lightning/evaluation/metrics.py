@@ -96,10 +96,13 @@ def pass_scores(predicted, scale) -> dict[str, np.ndarray]:
     return {"point": predicted, "interval": (predicted - LEGAL_AGE) / np.asarray(scale, float)}
 
 
-def tradeoff_curve(real, score, points: int = 201) -> dict:
-    """Minors' pass-through and adult 25+ friction of "pass when score > cut" over cuts spanning the scores."""
+def tradeoff_curve(real, score, points: int = 1001) -> dict:
+    """Minors' pass-through and adult 25+ friction of "pass when score > cut" over cuts spanning the scores
+    (every score as a cut up to `points` of them, else evenly spaced quantiles)."""
     real, score = np.asarray(real, float), np.asarray(score, float)
-    cuts = np.unique(np.quantile(score, np.linspace(0, 1, points)))
+    cuts = np.unique(score)
+    if len(cuts) > points:
+        cuts = np.unique(np.quantile(score, np.linspace(0, 1, points)))
     minors, adults = score[real < LEGAL_AGE], score[real >= ID_CHECK_AGE]
     return {"minors_pass_through": [float((minors > c).mean()) for c in cuts],
             "adult_friction": [float((adults <= c).mean()) for c in cuts]}
