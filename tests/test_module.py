@@ -67,13 +67,16 @@ def test_uncertain_head_gives_a_scale_in_years_and_keeps_the_point_loss():
     model.head[1].bias.data.copy_(torch.tensor([0.5, float(np.log(0.3))]))  # age 45, scale 0.3 * 10 years
     ages, scales = model.predict(torch.randn(2, 3, 32, 32))
     assert torch.allclose(ages, torch.tensor(45.0)) and torch.allclose(scales, torch.tensor(3.0))
-    # the age output gets exactly the point loss's gradient: the likelihood term sees it detached
+    # the age output and the backbone get exactly the point loss's gradients: the likelihood sees them detached
     model.train()
     images, target = torch.randn(4, 3, 32, 32), torch.tensor([20.0, 30.0, 50.0, 70.0])
     model.head[1].weight.data.normal_(0, 0.01)
-    uncertain_loss = model._step((images, target))[0]
-    age_grad = torch.autograd.grad(uncertain_loss, model.head[1].bias)[0][0]
     point = make_model().train()
     point.load_state_dict({k: (v[:1] if k.startswith("head.1") else v) for k, v in model.state_dict().items()})
-    point_grad = torch.autograd.grad(point._step((images, target))[0], point.head[1].bias)[0][0]
-    assert torch.allclose(age_grad, point_grad, atol=1e-6)
+    uncertain_grads = torch.autograd.grad(model._step((images, target))[0],
+                                          [model.head[1].bias, model.backbone.conv1.weight])
+    point_grads = torch.autograd.grad(point._step((images, target))[0],
+                                      [point.head[1].bias, point.backbone.conv1.weight])
+    assert torch.allclose(uncertain_grads[0][0], point_grads[0][0], atol=1e-6)
+    assert torch.allclose(uncertain_grads[1], point_grads[1], atol=1e-6)
+    assert uncertain_grads[0][1] != 0  # while the scale does learn

@@ -41,8 +41,8 @@ class AgeRegressor(L.LightningModule):
         compile: run the backbone through torch.compile (the module and its checkpoints stay uncompiled).
         head: "point" (the age only) or an uncertain head, "laplace" or "gaussian": a second output, the log of
             the scale of that distribution around the age, trained by its negative log-likelihood on the age's
-            residual. The age output is trained by `loss` exactly as with the point head (the likelihood sees
-            the age detached), so uncertainty never trades away point accuracy.
+            residual. The age output and the backbone are trained by `loss` exactly as with the point head (the
+            likelihood sees the age and the features detached), so uncertainty never trades away point accuracy.
         """
         super().__init__()
         if loss not in LOSSES:
@@ -84,8 +84,12 @@ class AgeRegressor(L.LightningModule):
         """Normalized age, shape (batch,), and its log scale (None for the point head)."""
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        out = self.head(self.backbone_forward(images)).float()
-        return out[:, 0], (out[:, 1].clamp(*LOG_SCALE_RANGE) if self.uncertain else None)
+        features = self.backbone_forward(images)
+        normalized = self.head(features)[:, 0].float()
+        if not self.uncertain:
+            return normalized, None
+        # the scale reads the features but never shapes them: the backbone learns from the age's loss alone
+        return normalized, self.head(features.detach())[:, 1].float().clamp(*LOG_SCALE_RANGE)
 
     @torch.no_grad()
     def predict_age(self, images: torch.Tensor) -> torch.Tensor:
