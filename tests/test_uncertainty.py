@@ -11,7 +11,7 @@ from age_lightning.calibration import IdCheck
 from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.images import load_rgb
-from age_lightning.model.export import export_onnx
+from age_lightning.model.export import calibration_images, export_onnx, quantize_int8
 from age_lightning.preprocess import preprocess
 from conftest import run_command
 
@@ -62,6 +62,18 @@ def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
     assert check.rule == "interval" and check.calibration == model.calibration
     for expected, got in zip(model.calibration.bounds(ages, scales), check.bounds(onnx_ages, onnx_scales)):
         np.testing.assert_allclose(got, expected, atol=0.05)
+
+
+def test_int8_copy_keeps_both_outputs(exported, tiny_uncertain_checkpoint):
+    folder = tiny_uncertain_checkpoint["data_root"] / "final_files"
+    int8 = OnnxAgeModel(quantize_int8(exported, calibration_images(folder, 32, count=16),
+                                      exported.with_name("model_int8.onnx")))
+    images = np.stack(calibration_images(folder, 32, count=32))
+    (ages, scales), (int8_ages, int8_scales) = OnnxAgeModel(exported)(images), int8(images)
+    assert int8_scales is not None and (int8_scales > 0).all()
+    assert np.abs(int8_ages - ages).mean() < 0.1 * np.abs(ages - ages.mean()).mean() + 0.5
+    assert np.abs(np.log(int8_scales / scales)).mean() < 0.2
+    assert int8.id_check().calibration is not None
 
 
 def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncertain_checkpoint, tmp_path):
