@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         app = create_app(cfg)
         # no access log: the service logs one metadata line per request itself
         uvicorn.run(app, host=cfg.host, port=cfg.port, access_log=False, timeout_keep_alive=5,
-                    limit_concurrency=4 * cfg.max_queue, log_level="warning")
+                    limit_concurrency=cfg.max_connections, log_level="warning")
     except UserError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

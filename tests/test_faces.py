@@ -182,7 +182,7 @@ def test_a_model_trained_with_faces_align_predicts_whole_photos_through_its_reco
     root = photo_folder(tmp_path / "photos", astronaut, rows)
     overrides = [o for o in tiny_train_overrides(tmp_path) if not o.startswith("data.demo")]
     summary = train(compose_config("train", [*overrides, "data=folder", f"data.root={root}", "faces=align",
-                                             "data.split.fractions={train:0.5,val:0.25,test:0.25}"]))
+                                             "data.split.fractions={train:0.5,val:0.25,calibration:0,test:0.25}"]))
     checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
     assert checkpoint["datamodule_hyper_parameters"]["faces"]["mode"] == "align"
 

@@ -41,8 +41,9 @@ def _random_split(index: pd.Index, fractions: dict, seed: int) -> pd.Series:
     calibration split leaves the train and test rows unchanged."""
     total = sum(fractions.values())
     if set(fractions) - set(SPLITS) or any(f < 0 for f in fractions.values()) or abs(total - 1) > 1e-6:
-        raise DatasetError(f"data.split.fractions must give {'/'.join(SPLITS)} fractions summing to 1, "
-                           f"got {fractions}")
+        raise DatasetError(f"data.split.fractions must give {'/'.join(SPLITS)} fractions summing to 1, got "
+                           f"{fractions} (sum {total:g}); a command-line value is merged with the defaults, so give "
+                           f"all four, e.g. data.split.fractions={{train:0.8,val:0.1,calibration:0,test:0.1}}")
     n = len(index)
     held = round((fractions.get("val", 0) + fractions.get("calibration", 0)) * n)
     # val comes first when rows are few: a training run needs it, calibration is optional (it may be empty)

@@ -51,6 +51,7 @@ class ServeConfig:
     max_bytes: int = 10_000_000       # larger bodies get 413
     max_pixels: int = 40_000_000      # larger images get 413 (decompression bombs)
     timeout_s: float = 10.0           # a request taking longer gets 503 + Retry-After
+    max_connections: int = 256        # open connections; beyond, uvicorn itself answers 503 (no Retry-After)
     prepare_threads: int = 2          # threads decoding photos and running the face step
     model_threads: int = 1            # onnxruntime threads for the age model (0: all cores); 1 measured best on 2 cores
     id_rule: str | None = None        # point | interval; None: model.json's
