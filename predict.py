@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import track
 
-from age_lightning.calibration import IdCheck
+from age_lightning.calibration import IdCheck, default_rule
 from age_lightning.deploy.predict_files import PhotoPreparer, input_files, predict_files, summary, write_csv
 from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.faces import FacePolicy
@@ -32,7 +32,7 @@ def main(cfg: DictConfig) -> None:
 
     policy = FacePolicy.from_dict(OmegaConf.to_container(cfg.faces) if cfg.get("faces") else trained_data.get("faces"))
     prepare = PhotoPreparer(trained_data.get("image_size", DEFAULT_IMAGE_SIZE), policy)
-    id_check = IdCheck(cfg.id_rule or ("interval" if model.calibration else "point"),
+    id_check = IdCheck(cfg.id_rule or default_rule(model.calibration),
                        cfg.id_check_age or model.hparams.id_check_age, model.calibration)
     rows = predict_files(input_files(cfg.input), predict_batch, prepare, id_check, cfg.batch_size, progress=track)
     output = Path(cfg.output or Path(cfg.paths.output_dir) / "predictions.csv")

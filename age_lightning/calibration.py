@@ -118,6 +118,11 @@ class Calibration:
         return ~(self.id_lower_bound(predicted, scale) > LEGAL_AGE)
 
 
+def default_rule(calibration: Calibration | None) -> str:
+    """The ID rule a model uses unless told otherwise: interval when it is calibrated, else point."""
+    return "interval" if calibration else "point"
+
+
 @dataclass(frozen=True)
 class IdCheck:
     """The configured ID rule. point: ask when the age is under id_check_age (Challenge 25). interval: ask unless

@@ -14,7 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from age_lightning.ages import age_band
 from age_lightning.calibration import IdCheck
 from age_lightning.errors import UserError
-from age_lightning.faces import NO_FACE, RECORD_COLUMNS, FaceAligner, FacePolicy
+from age_lightning.faces import NO_FACE, RECORD_COLUMNS, Face, FaceAligner, FacePolicy
 from age_lightning.images import load_rgb
 from age_lightning.preprocess import preprocess, square_side
 
@@ -48,6 +48,14 @@ class PhotoPreparer:
         if aligned is None:
             return None, {"faces_found": 0}
         return preprocess(aligned.image, self.image_size), aligned.record()
+
+    def every_face(self, image: Image.Image) -> list[tuple[np.ndarray, Face | None]]:
+        """The input of every face found, the policy's preferred one first, with its face; without the face step
+        one input for the whole photo (face None)."""
+        if self.aligner is None:
+            return [(preprocess(image, self.image_size), None)]
+        return [(preprocess(aligned.image, self.image_size), aligned.face)
+                for aligned in self.aligner.align_all(image, square_side(self.image_size))]
 
 
 def answers(ages, scales, id_check: IdCheck) -> list[dict]:

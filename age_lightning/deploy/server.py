@@ -32,10 +32,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from age_lightning.deploy.onnx_model import OnnxAgeModel
-from age_lightning.deploy.predict_files import answers
-from age_lightning.faces import FaceAligner, FacePolicy
+from age_lightning.deploy.predict_files import PhotoPreparer, answers
+from age_lightning.faces import FacePolicy
 from age_lightning.images import ImageTooLarge, load_rgb
-from age_lightning.preprocess import preprocess, square_side
 
 log = logging.getLogger("age_lightning.server")
 IMAGE_TYPES = ("image/jpeg", "image/png", "application/octet-stream")
@@ -128,7 +127,7 @@ class AgeService:
         self.model = OnnxAgeModel(cfg.model, cfg.model_threads)
         self.id_check = self.model.id_check(cfg.id_rule, cfg.id_check_age)
         self.policy = FacePolicy.from_dict(self.model.metadata.get("faces"))
-        self.aligner = FaceAligner(self.policy) if self.policy.aligns else None
+        self.preparer = PhotoPreparer(self.model.image_size, self.policy)
         self.prepare_pool = ThreadPoolExecutor(cfg.prepare_threads, thread_name_prefix="age-prepare")
         self.metrics = Metrics()
         self.batcher = Batcher(self.model, cfg.max_batch, self.metrics)
@@ -150,12 +149,9 @@ class AgeService:
             raise RequestError(400, "the body is not a JPEG or PNG image") from None
         except (OSError, SyntaxError, ValueError) as error:
             raise RequestError(400, f"the image could not be decoded (truncated or corrupt): {error}") from None
-        size = self.model.image_size
-        if self.aligner is None:
-            return [(preprocess(image, size), {"box": [0, 0, image.width, image.height], "score": None})]
-        return [(preprocess(face.image, size), {"box": [round(v, 1) for v in face.face.box],
-                                                "score": round(face.face.score, 3)})
-                for face in self.aligner.align_all(image, square_side(size))]
+        return [(array, {"box": [0, 0, image.width, image.height], "score": None} if face is None else
+                 {"box": [round(v, 1) for v in face.box], "score": round(face.score, 3)})
+                for array, face in self.preparer.every_face(image)]
 
     async def estimate(self, body: bytes) -> list[dict]:
         prepared = await asyncio.get_running_loop().run_in_executor(self.prepare_pool, self.prepare, body)

@@ -17,6 +17,7 @@ import torch
 
 import age_lightning
 from age_lightning.ages import ID_CHECK_AGE, MAX_AGE, MIN_AGE
+from age_lightning.calibration import default_rule
 from age_lightning.deploy.predict_files import PhotoPreparer, input_files
 from age_lightning.errors import UserError
 from age_lightning.evaluation.inference import load_checkpoint
@@ -60,7 +61,7 @@ def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict
         "faces": FacePolicy.from_dict(trained_data.get("faces")).to_dict(),
         "id_check_age": float(model.hparams.get("id_check_age", ID_CHECK_AGE)),
         "calibration": model.calibration.to_dict() if model.calibration else None,
-        "id_rule": "interval" if model.calibration else "point",
+        "id_rule": default_rule(model.calibration),
     }
 
 
