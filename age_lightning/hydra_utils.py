@@ -3,6 +3,7 @@
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ from age_lightning.errors import UserError
 log = logging.getLogger(__name__)
 
 RUN_SUMMARY = "run_summary.json"  # what each training run leaves in its folder: status, metrics, wall time
+# The folder a command was started from: Hydra's runtime.cwd, but known before Hydra starts, so a multirun's
+# sweep folder (resolved by the sweeper, before any job) can be placed under it.
+LAUNCH_DIR = os.getcwd()
 
 
 def swept_overrides_dirname(task_overrides, sweeper_params=None) -> str:
@@ -66,6 +70,7 @@ def is_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
+OmegaConf.register_new_resolver("launch_dir", lambda: LAUNCH_DIR, replace=True)
 OmegaConf.register_new_resolver("swept_overrides_dirname", swept_overrides_dirname, replace=True)
 OmegaConf.register_new_resolver("best_precision", best_precision, replace=True)
 OmegaConf.register_new_resolver("is_gpu", is_gpu, replace=True)

@@ -74,10 +74,11 @@ class _StepTimer(L.Callback):
         self.warmup, self.started, self.images = warmup, None, 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if batch_idx + 1 == self.warmup:
+        step = trainer.global_step  # not batch_idx, which restarts every epoch
+        if step == self.warmup:
             _synchronize(pl_module.device)
             self.started = time.perf_counter()
-        elif batch_idx >= self.warmup:
+        elif step > self.warmup:
             self.images += len(batch[1])
 
     def images_per_second(self, device) -> float:
