@@ -49,13 +49,13 @@ class PhotoPreparer:
             return None, {"faces_found": 0}
         return preprocess(aligned.image, self.image_size), aligned.record()
 
-    def every_face(self, image: Image.Image) -> list[tuple[np.ndarray, Face | None]]:
-        """The input of every face found, the policy's preferred one first, with its face; without the face step
-        one input for the whole photo (face None)."""
+    def every_face(self, image: Image.Image, max_faces: int | None = None) -> list[tuple[np.ndarray, Face | None]]:
+        """The input of every face found (the `max_faces` largest), the policy's preferred one first, with its
+        face; without the face step one input for the whole photo (face None)."""
         if self.aligner is None:
             return [(preprocess(image, self.image_size), None)]
         return [(preprocess(aligned.image, self.image_size), aligned.face)
-                for aligned in self.aligner.align_all(image, square_side(self.image_size))]
+                for aligned in self.aligner.align_all(image, square_side(self.image_size), max_faces)]
 
 
 def answers(ages, scales, id_check: IdCheck) -> list[dict]:

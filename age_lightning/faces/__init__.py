@@ -77,9 +77,13 @@ class FaceAligner:
         faces = self.faces(image)
         return self._align(image, faces[0], size, len(faces)) if faces else None
 
-    def align_all(self, image: Image.Image, size: int) -> list[AlignedFace]:
-        """Every face found, aligned, the policy's preferred one first (for frames with several buyers)."""
+    def align_all(self, image: Image.Image, size: int, max_faces: int | None = None) -> list[AlignedFace]:
+        """Every face found (the `max_faces` largest), aligned, the policy's preferred one first (for frames with
+        several buyers)."""
         faces = self.faces(image)
+        if max_faces is not None and len(faces) > max_faces:
+            largest = {id(f) for f in sorted(faces, key=_area, reverse=True)[:max_faces]}
+            faces = [f for f in faces if id(f) in largest]
         return [self._align(image, face, size, len(faces)) for face in faces]
 
     def faces(self, image: Image.Image) -> list[Face]:
@@ -93,6 +97,10 @@ class FaceAligner:
 
     def _preference(self, image: Image.Image):
         if self.policy.choose == "largest":
-            return lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])
+            return _area
         cx, cy = image.width / 2, image.height / 2
         return lambda f: -(((f.box[0] + f.box[2]) / 2 - cx) ** 2 + ((f.box[1] + f.box[3]) / 2 - cy) ** 2)
+
+
+def _area(face: Face) -> float:
+    return (face.box[2] - face.box[0]) * (face.box[3] - face.box[1])
