@@ -13,6 +13,7 @@ from age_lightning.errors import UserError
 from age_lightning.evaluation.evaluate import evaluate
 from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.faces import FacePolicy
+from age_lightning.hydra_utils import native_cpu_bf16
 from conftest import ASTRONAUT, compose_config, run_command
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,9 @@ def test_evaluate_writes_report_metrics_predictions_and_plots(tiny_checkpoint, t
 def test_evaluate_on_the_same_test_split_reproduces_train_test_mae(tiny_checkpoint, tmp_path):
     cfg = compose_config("evaluate", [f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
                                       f"data.root={tiny_checkpoint['data_root']}", f"paths.output_dir={tmp_path}"])
-    assert evaluate(cfg)["mae"] == pytest.approx(tiny_checkpoint["metrics"]["test/mae"], abs=1e-3)
+    # evaluate.py predicts in fp32; trainer=cpu tested in bf16-mixed where the CPU has native bf16 (3 digits)
+    tolerance = 0.05 if native_cpu_bf16() else 1e-3
+    assert evaluate(cfg)["mae"] == pytest.approx(tiny_checkpoint["metrics"]["test/mae"], abs=tolerance)
 
 
 def test_incompatible_checkpoints_give_clear_errors(tmp_path, tiny_checkpoint):

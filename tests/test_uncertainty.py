@@ -28,6 +28,7 @@ def test_training_calibrates_the_best_checkpoint_and_tests_the_intervals(tiny_un
     calibration = model.calibration
     assert calibration is not None and calibration.source == "calibration" and calibration.photos == 40
     assert calibration.lower < calibration.upper
+    assert model.error_model.photos == 40 and model.error_model.source == "calibration"  # for age-group shares
     metrics = tiny_uncertain_checkpoint["metrics"]
     assert 0 <= metrics["test/uncertainty/intervals/coverage"] <= 1
     assert metrics["test/uncertainty/intervals/mean_width"] > 0
@@ -48,6 +49,13 @@ def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint,
     report = (tmp_path / "report.md").read_text()
     assert "interval, calibrated for 25.0%" in report and "Which ID rule" in report
     assert (tmp_path / "interval_coverage.png").stat().st_size > 0 and (tmp_path / "id_rules_tradeoff.png").is_file()
+    shares = metrics["shares"]  # corrected age-band shares against the truth of this set
+    true = table["real_age"].pipe(lambda a: pd.cut(a, [0, 13, 18, 25, 40, 60, 200], right=False)).value_counts(
+        normalize=True, sort=False).to_numpy()
+    np.testing.assert_allclose(list(shares["true"].values()), true, atol=1e-4)
+    assert set(shares) >= {"true", "naive", "corrected", "covered", "tv_naive", "tv_corrected"}
+    assert all(c["low"] <= c["share"] <= c["high"] for c in shares["corrected"].values())
+    assert "## Age-group shares" in report and (tmp_path / "age_shares.png").stat().st_size > 0
 
 
 def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
@@ -89,6 +97,13 @@ def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncer
     assert (interval["asks_for_id"] == check.asks_for_id(ages, scales)).all()
     np.testing.assert_allclose(interval[["age_low", "age_high"]].to_numpy().T, check.bounds(ages, scales), atol=0.06)
     assert (point["asks_for_id"] == (point["predicted_age"] < 25)).all()
+    np.testing.assert_allclose(interval["age_scale"], scales, atol=0.006)
+    # the CSV and model.json are all that shares.py needs
+    shares = run_command("shares.py", f"predictions={tmp_path / 'interval.csv'}",
+                         f"model={exported.with_suffix('.json')}", "bootstrap=20", f"output={tmp_path / 'shares'}",
+                         cwd=tmp_path)
+    assert shares.returncode == 0, shares.stderr[-2000:]
+    assert len((tmp_path / "shares" / "shares.csv").read_text().splitlines()) == 7
 
 
 def test_recalibrate_refits_on_another_folder_without_retraining(tiny_uncertain_checkpoint, tmp_path):

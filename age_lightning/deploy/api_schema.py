@@ -21,6 +21,7 @@ class FaceAnswer(BaseModel):
                                          "step)")
     score: float | None = Field(description="The face detector's confidence; null without the face step")
     predicted_age: float
+    age_scale: float | None = Field(description="The uncertain head's scale (years); null for a point model")
     age_low: float | None = Field(description="Calibrated interval; null for an uncalibrated model")
     age_high: float | None
     age_band: str

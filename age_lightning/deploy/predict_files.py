@@ -19,7 +19,8 @@ from age_lightning.images import load_rgb
 from age_lightning.preprocess import preprocess, square_side
 
 OK = "ok"
-COLUMNS = ["file", "status", "predicted_age", "age_low", "age_high", "age_band", "asks_for_id", *RECORD_COLUMNS]
+COLUMNS = ["file", "status", "predicted_age", "age_scale", "age_low", "age_high", "age_band", "asks_for_id",
+           *RECORD_COLUMNS]
 # A predictor: float32 images (N, 3, size, size) from `preprocess` -> ages in years (N,) and their scales (N,),
 # or None for a model without an uncertain head.
 PredictBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -59,14 +60,21 @@ class PhotoPreparer:
 
 
 def answers(ages, scales, id_check: IdCheck) -> list[dict]:
-    """Per prediction: the age, its calibrated bounds (None without them), band and whether to ask for ID."""
+    """Per prediction: the age, its scale and calibrated bounds (None without them), band and whether to ask for
+    ID. (Age and scale are what shares.py needs to estimate age-group shares later.)"""
     ages = np.asarray(ages, dtype=float)
+    missing = [None] * len(ages)
     bounds = id_check.bounds(ages, scales)
-    low, high = bounds if bounds is not None else ([None] * len(ages), [None] * len(ages))
+    low, high = bounds if bounds is not None else (missing, missing)
     asks = id_check.asks_for_id(ages, scales)
-    return [{"predicted_age": round(age, 1), "age_low": None if lo is None else round(float(lo), 1),
-             "age_high": None if hi is None else round(float(hi), 1), "age_band": band, "asks_for_id": bool(ask)}
-            for age, lo, hi, band, ask in zip(ages.tolist(), low, high, age_band(ages), asks)]
+    return [{"predicted_age": round(age, 1), "age_scale": _rounded(scale, 2), "age_low": _rounded(lo, 1),
+             "age_high": _rounded(hi, 1), "age_band": band, "asks_for_id": bool(ask)}
+            for age, scale, lo, hi, band, ask in zip(ages.tolist(), missing if scales is None else scales, low, high,
+                                                     age_band(ages), asks)]
+
+
+def _rounded(value, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
 
 
 def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, id_check: IdCheck,

@@ -47,6 +47,6 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.paths.output_dir)
     threshold = cfg.age_check.threshold or model.hparams.get("id_check_age", ID_CHECK_AGE)
     metrics = write_evaluation(table, out_dir, context, threshold, cfg.age_check.target_pass_through,
-                               model.calibration)
+                               model.calibration, model.error_model)
     log.info("MAE %.2f years on %d photos; report: %s", metrics["mae"], metrics["n"], out_dir / "report.md")
     return metrics

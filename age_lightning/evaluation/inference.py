@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader
 from age_lightning.calibration import Calibration
 from age_lightning.errors import UserError
 from age_lightning.model.module import AgeRegressor
+from age_lightning.shares import ErrorModel
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -40,6 +41,7 @@ def load_checkpoint(path: str, device: str = "auto") -> tuple[AgeRegressor, dict
         raise UserError(f"{path} does not match this project's model (was it trained with another config or "
                         f"version?): {str(error)[:300]}") from None
     model.calibration = Calibration.from_dict(checkpoint.get("calibration"))
+    model.error_model = ErrorModel.from_dict(checkpoint.get("error_model"))
     return model.eval().to(resolve_device(device)), dict(checkpoint.get("datamodule_hyper_parameters", {}))
 
 

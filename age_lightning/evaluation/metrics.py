@@ -10,6 +10,7 @@ from scipy.stats import binomtest
 
 from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
 from age_lightning.calibration import Calibration
+from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
 
 CONFIDENCE = 0.95
 THRESHOLD_SEARCH = np.arange(LEGAL_AGE, 61)  # candidate ID-check thresholds, years
@@ -185,3 +186,18 @@ def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float)
               f"{best_possible:.3f} even if none passes" if best_possible > target else
               f"not reached for thresholds up to {THRESHOLD_SEARCH[-1]}")
     return {"target": target, "threshold": None, "reason": reason}
+
+
+def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:
+    """The set's true age-band shares, the counted ones and the corrected ones (with intervals): whether each
+    interval covers the truth, and how far (total variation) counted and corrected shares are from it."""
+    real = np.asarray(real, float)
+    truth = np.bincount(band_index(real), minlength=len(BANDS)) / len(real)
+    result = estimate_shares(error_model, predicted, scale)
+    corrected = result.to_dict()["corrected"]
+    return {"method": result.method, "level": result.level, "photos": result.photos, "note": result.note,
+            "error_model_photos": error_model.photos, "true": dict(zip(BANDS, truth.round(4).tolist())),
+            "naive": result.to_dict()["naive"], "corrected": corrected,
+            "covered": {b: bool(corrected[b]["low"] <= t <= corrected[b]["high"]) for b, t in zip(BANDS, truth)},
+            "tv_naive": round(total_variation(result.naive, truth), 4),
+            "tv_corrected": round(total_variation(result.share, truth), 4)}

@@ -130,3 +130,29 @@ def metric_curves(curves: dict[str, list[float]], ylabel: str, title: str) -> pl
         axis.legend(fontsize=7, loc="upper right")
     axis.grid(alpha=0.3)
     return figure
+
+
+def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) -> plt.Figure:
+    """Corrected age-band shares with their intervals, one colour per group, counted shares as open markers
+    (and the true shares as black lines when known). groups: name -> BandShares.to_dict()."""
+    bands = list(next(iter(groups.values()))["corrected"])
+    x = np.arange(len(bands))
+    width = 0.8 / len(groups)
+    figure, axis = plt.subplots(figsize=(max(7, 1.2 * len(bands) * max(1, len(groups) / 2)), 4))
+    for i, (name, shares) in enumerate(groups.items()):
+        at = x - 0.4 + width * (i + 0.5)
+        corrected = shares["corrected"]
+        share = np.array([corrected[b]["share"] for b in bands])
+        errors = np.array([[share[j] - corrected[b]["low"], corrected[b]["high"] - share[j]]
+                           for j, b in enumerate(bands)]).T
+        axis.bar(at, share, width=width * 0.9, yerr=np.maximum(errors, 0), capsize=3,
+                 label=f"{name} (n={shares['photos']})")
+        axis.scatter(at, [shares["naive"][b] for b in bands], marker="o", facecolors="none", edgecolors="black",
+                     zorder=3, label="counted" if i == 0 else None)
+    if truth:
+        axis.hlines([truth[b] for b in bands], x - 0.4, x + 0.4, colors="black", linewidth=2, label="true")
+    axis.set_xticks(x, bands)
+    axis.set(xlabel="age band", ylabel="share of photos", title="Age-band shares, corrected for the model's errors")
+    axis.legend(fontsize=8)
+    axis.grid(axis="y", alpha=0.3)
+    return figure

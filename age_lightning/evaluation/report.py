@@ -13,17 +13,20 @@ from age_lightning.evaluation.metrics import (
     evaluation_metrics,
     pass_scores,
     regression_metrics,
+    shares_metrics,
     tradeoff_curve,
 )
+from age_lightning.shares import ErrorModel
 
 PLOTS = {"scatter": "predicted_vs_real.png", "bands": "error_by_band.png", "histogram": "age_histogram.png",
-         "age_check": "age_check_tradeoff.png", "coverage": "interval_coverage.png", "rules": "id_rules_tradeoff.png"}
+         "age_check": "age_check_tradeoff.png", "coverage": "interval_coverage.png", "rules": "id_rules_tradeoff.png",
+         "shares": "age_shares.png"}
 
 
 def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshold: float, target: float,
-                     calibration: Calibration | None = None) -> dict:
+                     calibration: Calibration | None = None, error_model: ErrorModel | None = None) -> dict:
     """Write everything for `table` (source, file_name, real_age, predicted_age and, for an uncertain model,
-    scale) into out_dir; return the metrics."""
+    scale) into out_dir; return the metrics. With an error model also the corrected age-band shares."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = table.assign(abs_error=(table["predicted_age"] - table["real_age"]).abs())
     real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
@@ -35,6 +38,8 @@ def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshol
     metrics = {**context, **evaluation_metrics(real, predicted, threshold, target, scale, calibration)}
     if scale is not None and not calibration:
         metrics["uncertainty"] = {"calibrated": False}
+    if error_model is not None:
+        metrics["shares"] = shares_metrics(real, predicted, scale, error_model)
     if table["source"].nunique() > 1:  # several labeled folders: each one's errors too
         metrics["sources"] = {source: regression_metrics(rows["real_age"], rows["predicted_age"])
                               for source, rows in table.groupby("source")}
@@ -54,6 +59,9 @@ def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshol
             curves = {rule: tradeoff_curve(real, score) for rule, score in pass_scores(predicted, scale).items()}
             plots.save(plots.id_rules_tradeoff(curves, uncertainty["calibrated_rules"], calibration.max_pass),
                        out_dir / PLOTS["rules"])
+    if "shares" in metrics:
+        plots.save(plots.band_shares({"corrected": metrics["shares"]}, metrics["shares"]["true"]),
+                   out_dir / PLOTS["shares"])
     (out_dir / "report.md").write_text(render_report(metrics))
     return metrics
 
@@ -77,6 +85,7 @@ def render_report(m: dict) -> str:
         f"![age histogram]({PLOTS['histogram']})", "",
         "## Alcohol age check", "", *_age_check_section(m["age_check"]), "",
         *_uncertainty_section(m.get("uncertainty"), m["age_check"]),
+        *_shares_section(m.get("shares")),
         "## What this means", "", *_reading(m), "",
     ]
     return "\n".join(lines)
@@ -88,6 +97,26 @@ def _sources_section(sources: dict | None) -> list[str]:
     return ["## By labeled folder", "", "| folder | photos | MAE | RMSE | bias |", "|---|---|---|---|---|",
             *(f"| {name} | {s['n']} | {_num(s['mae'])} | {_num(s['rmse'])} | {_num(s['bias'], signed=True)} |"
               for name, s in sources.items()), ""]
+
+
+def _shares_section(shares: dict | None) -> list[str]:
+    """Corrected age-band shares against the truth: what analytics would report for a set like this one."""
+    if not shares:
+        return []
+    rows = [f"| {band} | {_pct(t)} | {_pct(shares['naive'][band])} | {_pct(c['share'])} "
+            f"[{_pct(c['low'])} - {_pct(c['high'])}] | {'yes' if shares['covered'][band] else '**no**'} |"
+            for (band, t), c in zip(shares["true"].items(), shares["corrected"].values())]
+    verdict = ("closer to" if shares["tv_corrected"] < shares["tv_naive"] else "no closer to")
+    return ["## Age-group shares", "",
+            f"What share of these {shares['photos']} photos falls in each age band, as analytics would report it: "
+            f"counted from the predicted ages, and corrected for the model's errors ({shares['method']}, error "
+            f"model from {shares['error_model_photos']} labeled photos it never trained on, "
+            f"{shares['level']:.0%} intervals).", "",
+            "| band | true | counted | corrected [interval] | interval covers the truth |", "|---|---|---|---|---|",
+            *rows, "",
+            f"Distance from the true shares (total variation): counted {shares['tv_naive']:.3f}, corrected "
+            f"{shares['tv_corrected']:.3f}: the corrected shares are {verdict} the truth. "
+            f"{shares['note']}".rstrip(), "", f"![age shares]({PLOTS['shares']})", ""]
 
 
 def _photos_section(m: dict) -> list[str]:

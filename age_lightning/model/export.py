@@ -61,6 +61,7 @@ def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict
         "faces": FacePolicy.from_dict(trained_data.get("faces")).to_dict(),
         "id_check_age": float(model.hparams.get("id_check_age", ID_CHECK_AGE)),
         "calibration": model.calibration.to_dict() if model.calibration else None,
+        "error_model": model.error_model.to_dict() if model.error_model else None,
         "id_rule": default_rule(model.calibration),
     }
 

@@ -31,7 +31,7 @@ def train(cfg: DictConfig) -> dict:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
     metrics["val/baseline_mae"] = datamodule.baseline_mae("val")
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if model.uncertain and best and len(datamodule.tables["calibration"]):
+    if best and len(datamodule.tables["calibration"]):
         if trainer.is_global_zero:
             calibrate_checkpoint(best, datamodule, cfg.calibration)
         trainer.strategy.barrier()  # the other processes test the calibrated checkpoint
@@ -53,13 +53,14 @@ def train(cfg: DictConfig) -> dict:
 
 
 def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> None:
-    """Fit the uncertain head's calibration on the calibration split and store it in the checkpoint. Too few
-    photos for the bound asked for is a warning here (the model is still worth keeping): recalibrate.py can
-    calibrate it later on other photos."""
+    """Fit the error model (any head) and the uncertain head's calibration on the calibration split and store them
+    in the checkpoint. Too few photos for the bound asked for is a warning here (the model is still worth keeping):
+    recalibrate.py can calibrate it later on other photos."""
     model, _ = load_checkpoint(ckpt_path)
     try:
-        calibration = fit_calibration(model, datamodule, "calibration", settings.alpha, settings.max_pass)
+        calibration, error_model = fit_calibration(model, datamodule, "calibration", settings.alpha,
+                                                   settings.max_pass)
     except CalibrationError as error:
         log.warning("Not calibrated: %s", error)
         return
-    write_calibration(ckpt_path, calibration)
+    write_calibration(ckpt_path, calibration, error_model)
