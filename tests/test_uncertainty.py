@@ -1,6 +1,7 @@
 """The uncertain head end to end: trained, calibrated, evaluated, recalibrated, exported and predicted without torch."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -135,3 +136,42 @@ def test_point_checkpoints_from_before_the_uncertain_head_still_load_and_predict
     assert result.returncode == 1 and "point head" in result.stderr
     with pytest.raises(Exception, match="recalibrate"):
         IdCheck("interval", calibration=model.calibration)
+
+
+def test_evaluate_audits_groups_from_the_labels_own_columns(tiny_uncertain_checkpoint, tmp_path):
+    """groups=[gender,race]: per-group figures that agree with predictions.csv, an empty value counted as
+    "unknown", groups too small for the pass-through bound named as such; a missing column is a clear error."""
+    folder = tmp_path / "faces"
+    shutil.copytree(tiny_uncertain_checkpoint["data_root"], folder)
+    labels = pd.read_csv(folder / "labels.csv")
+    labels["gender"] = np.where(np.arange(len(labels)) % 2, "female", "male")
+    labels["race"] = np.where(np.arange(len(labels)) % 3 == 0, "", np.where(np.arange(len(labels)) % 3 == 1, "a",
+                                                                             "b"))
+    labels.to_csv(folder / "labels.csv", index=False)
+    common = [f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}", f"data.root={folder}",
+              f"paths.log_dir={tmp_path}/logs", "split=all"]
+    result = run_command("evaluate.py", *common, "groups=[gender,race]", f"paths.output_dir={tmp_path}/out",
+                         cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = pd.read_csv(tmp_path / "out" / "predictions.csv", keep_default_na=False)
+    groups = json.loads((tmp_path / "out" / "metrics.json").read_text())["groups"]
+    assert set(groups["race"]["values"]) == {"a", "b", "unknown"} and set(table["race"]) == {"a", "b", "unknown"}
+    for value, rows in table.groupby("gender"):
+        found = groups["gender"]["values"][value]
+        assert found["n"] == len(rows) and found["mae"] == pytest.approx(rows["abs_error"].mean(), abs=0.01)
+        minors = rows["real_age"] < 18
+        assert found["minors"] == minors.sum()
+        asked = rows["asks_for_id"].astype(str) == "True"
+        interval = found["rules"]["interval"]
+        assert interval["minors_pass_through"]["count"] == (~asked[minors]).sum()
+        assert interval["adult_friction"]["count"] == asked[rows["real_age"] >= 25].sum()
+        assert found["enough_minors"] == (found["minors"] >= groups["gender"]["minors_needed"] == 13)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## By group" in report and "### race" in report
+    small = [v for v, g in groups["race"]["values"].items() if not g["enough_minors"]]
+    assert groups["race"]["disparity"]["too_few_minors"].keys() == set(small)
+    assert all(f"too few minors ({groups['race']['values'][v]['minors']}; 13 needed)" in report for v in small)
+    assert (tmp_path / "out" / "groups_race.png").stat().st_size > 0
+    assert any((tmp_path / "out" / "tensorboard").iterdir())
+    failed = run_command("evaluate.py", *common, "groups=[income]", f"paths.output_dir={tmp_path}/bad", cwd=tmp_path)
+    assert failed.returncode == 1 and "no column(s) ['income']" in failed.stderr and "Traceback" not in failed.stderr

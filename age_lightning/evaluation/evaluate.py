@@ -9,8 +9,10 @@ from pathlib import Path
 import hydra
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
 
 from age_lightning.ages import ID_CHECK_AGE
+from age_lightning.evaluation.groups import flat_group_scalars, group_columns
 from age_lightning.evaluation.inference import load_checkpoint, predict_ages
 from age_lightning.evaluation.report import write_evaluation
 from age_lightning.faces import NO_FACE
@@ -39,6 +41,10 @@ def evaluate(cfg: DictConfig) -> dict:
                           "predicted_age": predicted})
     if scale is not None:
         table["scale"] = scale
+    groups = list(cfg.get("groups") or []) + (["source"] if table["source"].nunique() > 1 else [])
+    extra = [c for c in groups if c != "source"]
+    if extra:
+        table[extra] = group_columns(datamodule, rows, extra).to_numpy()
     problems = [p for found in datamodule.problems.values() for p in found]
     no_face = sum(p.reason == NO_FACE for p in problems)
     context = {"checkpoint": str(cfg.ckpt_path), "data_root": str(cfg.data.root), "split": cfg.split, "tta": cfg.tta,
@@ -47,6 +53,10 @@ def evaluate(cfg: DictConfig) -> dict:
     out_dir = Path(cfg.paths.output_dir)
     threshold = cfg.age_check.threshold or model.hparams.get("id_check_age", ID_CHECK_AGE)
     metrics = write_evaluation(table, out_dir, context, threshold, cfg.age_check.target_pass_through,
-                               model.calibration, model.error_model)
+                               model.calibration, model.error_model, groups)
+    if "groups" in metrics:  # TensorBoard: test/groups/<column>/<value>/...
+        with SummaryWriter(str(out_dir / "tensorboard")) as writer:
+            for tag, value in flat_group_scalars(metrics["groups"], "test").items():
+                writer.add_scalar(tag, value)
     log.info("MAE %.2f years on %d photos; report: %s", metrics["mae"], metrics["n"], out_dir / "report.md")
     return metrics

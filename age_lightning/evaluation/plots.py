@@ -156,3 +156,26 @@ def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) 
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
     return figure
+
+
+def group_audit(column: str, found: dict) -> plt.Figure:
+    """Per group value: MAE, minors not asked and adults 25+ asked for ID (with exact upper bounds)."""
+    names = list(found["values"])
+    rule = found["rule"]
+    outcomes = [g["challenge25"] if rule == "challenge25" else g["rules"][rule] for g in found["values"].values()]
+    figure, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * len(names), 3.6))
+    x = np.arange(len(names))
+    axes[0].bar(x, [g["mae"] for g in found["values"].values()], color="tab:gray")
+    axes[0].set(title="MAE (years)")
+    for axis, key, title, colour in ((axes[1], "minors_pass_through", "minors not asked", "tab:red"),
+                                     (axes[2], "adult_friction", "adults 25+ asked", "tab:blue")):
+        share = np.array([o[key]["share"] if o[key]["share"] is not None else np.nan for o in outcomes])
+        upper = np.array([o[key]["upper"] if o[key]["upper"] is not None else np.nan for o in outcomes])
+        axis.bar(x, share, color=colour, yerr=[np.zeros(len(x)), np.nan_to_num(upper - share)], capsize=3)
+        axis.set(title=f"{title} (bar: upper bound)", ylim=(0, max(0.05, np.nanmax(upper, initial=0) * 1.1)))
+    for axis in axes:
+        axis.set_xticks(x, names, rotation=30, ha="right")
+        axis.grid(axis="y", alpha=0.3)
+    figure.suptitle(f"By {column} ({'calibrated interval rule' if rule == 'interval' else 'Challenge 25'})")
+    figure.tight_layout()
+    return figure

@@ -8,6 +8,7 @@ import pandas as pd
 from age_lightning.ages import AGE_BANDS, LEGAL_AGE
 from age_lightning.calibration import Calibration
 from age_lightning.evaluation import plots
+from age_lightning.evaluation.groups import audit
 from age_lightning.evaluation.metrics import (
     age_check_curve,
     evaluation_metrics,
@@ -24,9 +25,11 @@ PLOTS = {"scatter": "predicted_vs_real.png", "bands": "error_by_band.png", "hist
 
 
 def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshold: float, target: float,
-                     calibration: Calibration | None = None, error_model: ErrorModel | None = None) -> dict:
+                     calibration: Calibration | None = None, error_model: ErrorModel | None = None,
+                     groups: list[str] = ()) -> dict:
     """Write everything for `table` (source, file_name, real_age, predicted_age and, for an uncertain model,
-    scale) into out_dir; return the metrics. With an error model also the corrected age-band shares."""
+    scale, plus the `groups` columns) into out_dir; return the metrics. With an error model also the corrected
+    age-band shares; with groups, the per-group audit."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = table.assign(abs_error=(table["predicted_age"] - table["real_age"]).abs())
     real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
@@ -40,6 +43,8 @@ def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshol
         metrics["uncertainty"] = {"calibrated": False}
     if error_model is not None:
         metrics["shares"] = shares_metrics(real, predicted, scale, error_model)
+    if groups:
+        metrics["groups"] = audit(table, list(groups), threshold, calibration if scale is not None else None)
     if table["source"].nunique() > 1:  # several labeled folders: each one's errors too
         metrics["sources"] = {source: regression_metrics(rows["real_age"], rows["predicted_age"])
                               for source, rows in table.groupby("source")}
@@ -59,6 +64,8 @@ def write_evaluation(table: pd.DataFrame, out_dir: Path, context: dict, threshol
             curves = {rule: tradeoff_curve(real, score) for rule, score in pass_scores(predicted, scale).items()}
             plots.save(plots.id_rules_tradeoff(curves, uncertainty["calibrated_rules"], calibration.max_pass),
                        out_dir / PLOTS["rules"])
+    for column, found in metrics.get("groups", {}).items():
+        plots.save(plots.group_audit(column, found), out_dir / f"groups_{column}.png")
     if "shares" in metrics:
         plots.save(plots.band_shares({"corrected": metrics["shares"]}, metrics["shares"]["true"]),
                    out_dir / PLOTS["shares"])
@@ -85,6 +92,7 @@ def render_report(m: dict) -> str:
         f"![age histogram]({PLOTS['histogram']})", "",
         "## Alcohol age check", "", *_age_check_section(m["age_check"]), "",
         *_uncertainty_section(m.get("uncertainty"), m["age_check"]),
+        *_groups_section(m.get("groups")),
         *_shares_section(m.get("shares")),
         "## What this means", "", *_reading(m), "",
     ]
@@ -97,6 +105,51 @@ def _sources_section(sources: dict | None) -> list[str]:
     return ["## By labeled folder", "", "| folder | photos | MAE | RMSE | bias |", "|---|---|---|---|---|",
             *(f"| {name} | {s['n']} | {_num(s['mae'])} | {_num(s['rmse'])} | {_num(s['bias'], signed=True)} |"
               for name, s in sources.items()), ""]
+
+
+def _groups_section(groups: dict | None) -> list[str]:
+    """Per group: errors, the ID rule's outcomes with exact upper bounds, and a plain-language disparity."""
+    if not groups:
+        return []
+    lines = ["## By group", ""]
+    for column, found in groups.items():
+        rule = found["rule"]
+        named = "the calibrated interval rule" if rule == "interval" else "Challenge 25"
+        lines += [f"### {column} ({named})", "",
+                  "| group | photos | MAE | bias | within ±5 | minors not asked (upper) | adults 25+ asked (upper) "
+                  "| interval coverage |", "|---|---|---|---|---|---|---|---|"]
+        for value, g in found["values"].items():
+            outcomes = g["challenge25"] if rule == "challenge25" else g["rules"][rule]
+            passing, friction = outcomes["minors_pass_through"], outcomes["adult_friction"]
+            minors = (f"{passing['count']} of {passing['n']} ({_pct(passing['share'])}, ≤ {_pct(passing['upper'])})"
+                      if g["enough_minors"] else f"too few minors ({g['minors']}; {found['minors_needed']} needed)")
+            lines.append(f"| {value} | {g['n']} | {_num(g['mae'])} | {_num(g['bias'], signed=True)} | "
+                         f"{_pct(g['within_5'])} | {minors} | {_pct(friction['share'])} (≤ {_pct(friction['upper'])}) "
+                         f"| {_pct(g.get('coverage'))} |")
+        lines += ["", *_disparity_reading(column, found), "", f"![groups by {column}](groups_{column}.png)", ""]
+    return lines
+
+
+def _disparity_reading(column: str, found: dict) -> list[str]:
+    d = found["disparity"]
+    said = []
+    if d["minors_pass_through"]:
+        m = d["minors_pass_through"]
+        said.append(f"- Minors not asked for ID: most often among **{m['worst']}** ({_pct(m['worst_share'])}), least "
+                    f"among {m['best']} ({_pct(m['best_share'])}).")
+    if d["too_few_minors"]:
+        said.append(f"- Too few minors to measure their pass-through (each needs {found['minors_needed']} for a "
+                    f"bound at {found['max_pass']:.0%}): " + ", ".join(f"{v} ({n})" for v, n in
+                                                                     d["too_few_minors"].items()) + ".")
+    if d["adult_friction"]:
+        f = d["adult_friction"]
+        ratio = f", {f['ratio']:.1f} times as often" if f["ratio"] else ""
+        said.append(f"- Adults 25+ asked for ID: most often **{f['worst']}** ({_pct(f['worst_share'])}), least "
+                    f"{f['best']} ({_pct(f['best_share'])}){ratio}. This friction falls on some customers more than "
+                    f"on others.")
+    if d["mae_gap"] is not None:
+        said.append(f"- MAE gap between groups: {_num(d['mae_gap'])} years (worst: {d['mae_worst']}).")
+    return said
 
 
 def _shares_section(shares: dict | None) -> list[str]:
