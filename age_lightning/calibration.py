@@ -12,6 +12,18 @@ used for training or model choice turns them into guarantees that hold for new p
 
 Both need enough photos: a bound at level a needs at least 1/a - 1 of them (minors, for the ID rule); with fewer
 there is no such bound, and `CalibrationError` says so instead of inventing one.
+
+Two ways to promise more than exchangeability:
+
+- **Worst group** (`groups`): the bounds are fitted in every group of the calibration photos (e.g. source folder,
+  race) and the most conservative is kept, so the guarantee holds within each group, not just on average. The
+  groups are needed only at calibration; the till applies one margin to everybody.
+- **Shift allowance** (`shift` = rho, distributionally robust conformal prediction, Cauchois, Gupta, Ali and Duchi):
+  the bounds hold for every population whose distribution Q is within KL(Q || P) <= rho of the calibration
+  population P. An event of probability p under P has probability at most q under Q, where kl(q || p) = rho
+  (binary KL), so each level is fitted at the smaller p that keeps q at the level asked for.
+  What it does not promise: a population further away than rho (a store's camera, light or customers may be),
+  and the levels get stricter as rho grows, so more adults are asked for ID.
 """
 
 import math
@@ -26,6 +38,7 @@ from age_lightning.errors import UserError
 ALPHA = 0.05     # per side: a 90% interval
 MAX_PASS = 0.02  # share of minors the interval ID rule may let through
 RULES = ("point", "interval")
+SMALL_GROUPS = ("error", "skip")
 
 
 class CalibrationError(UserError):
@@ -73,6 +86,36 @@ def pass_cut(ages, score, max_pass: float = MAX_PASS) -> float:
     return _order_statistic(scores, n + 1 - math.floor(max_pass * (n + 1)), "minors", max_pass)
 
 
+def binary_kl(q: float, p: float) -> float:
+    """KL divergence between Bernoulli(q) and Bernoulli(p)."""
+    def term(a, b):
+        return 0.0 if a == 0 else a * math.log(a / b)
+
+    return term(q, p) + term(1 - q, 1 - p)
+
+
+def robust_level(level: float, shift: float) -> float:
+    """The level p to fit at so that an event of probability p has probability at most `level` under any
+    distribution within KL divergence `shift` of the calibration one: kl(level || p) = shift, p <= level."""
+    if shift <= 0:
+        return level
+    low, high = 0.0, level
+    for _ in range(100):
+        middle = (low + high) / 2
+        if binary_kl(level, middle) > shift:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float) -> tuple[float, float, float, float]:
+    lower, upper = interval_multipliers(ages, predicted, scale, alpha)
+    predicted = np.asarray(predicted, float)
+    margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), max_pass)
+    return lower, upper, margin, pass_cut(ages, predicted, max_pass)
+
+
 @dataclass(frozen=True)
 class Calibration:
     """What calibration found; travels in the checkpoint and in model.json."""
@@ -86,16 +129,34 @@ class Calibration:
     photos: int
     minors: int
     source: str = ""
+    shift: float = 0.0        # the KL shift allowance the levels were fitted for (0: exchangeability only)
+    groups: dict | None = None  # worst-group calibration: columns, each group's margin, skipped groups, friction
 
     @classmethod
-    def fit(cls, ages, predicted, scale, alpha: float = ALPHA, max_pass: float = MAX_PASS,
-            source: str = "") -> "Calibration":
-        lower, upper = interval_multipliers(ages, predicted, scale, alpha)
-        predicted = np.asarray(predicted, float)
-        margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), max_pass)
-        threshold = pass_cut(ages, predicted, max_pass)
-        return cls(alpha, lower, upper, max_pass, margin, threshold, len(ages),
-                   int(np.sum(np.asarray(ages) < LEGAL_AGE)), source)
+    def fit(cls, ages, predicted, scale, alpha: float = ALPHA, max_pass: float = MAX_PASS, source: str = "",
+            shift: float = 0.0, groups=None, group_columns: tuple[str, ...] = (),
+            small_groups: str = "error") -> "Calibration":
+        """Fit on the calibration photos; with `groups` (one label per photo) in every group, keeping the most
+        conservative bounds; with `shift`, at the levels that hold within that KL distance."""
+        ages, predicted, scale = (np.asarray(a, float) for a in (ages, predicted, scale))
+        fit_alpha, fit_pass = robust_level(alpha, shift), robust_level(max_pass, shift)
+        pooled = _pooled_fit(ages, predicted, scale, fit_alpha, fit_pass)
+        found = None
+        if groups is not None:
+            per_group, skipped = _group_fits(ages, predicted, scale, np.asarray(groups), fit_alpha, fit_pass,
+                                             small_groups)
+            fits = list(per_group.values())
+            worst = (min(f[0] for f in fits), max(f[1] for f in fits), max(f[2] for f in fits),
+                     max(f[3] for f in fits))
+            adults = ages >= ID_CHECK_AGE
+            found = {"columns": list(group_columns), "margins": {g: f[2] for g, f in per_group.items()},
+                     "skipped": skipped, "pooled_margin": pooled[2],
+                     "adults_asked_pooled": _asked_share(predicted, scale, pooled[2], adults),
+                     "adults_asked": _asked_share(predicted, scale, worst[2], adults)}
+            pooled = worst
+        lower, upper, margin, threshold = pooled
+        return cls(alpha, lower, upper, max_pass, margin, threshold, len(ages), int(np.sum(ages < LEGAL_AGE)),
+                   source, shift, found)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Calibration | None":
@@ -116,6 +177,32 @@ class Calibration:
     def asks_for_id(self, predicted, scale) -> np.ndarray:
         """The interval rule: ask unless the ID lower bound is above LEGAL_AGE."""
         return ~(self.id_lower_bound(predicted, scale) > LEGAL_AGE)
+
+
+def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: str) -> tuple[dict, dict]:
+    """Each group's (lower, upper, margin, threshold); groups too small for the levels raise or are skipped."""
+    if small_groups not in SMALL_GROUPS:
+        raise UserError(f"calibration.small_groups must be one of {SMALL_GROUPS}, got {small_groups!r}")
+    fits, skipped = {}, {}
+    for group in sorted(set(groups.tolist())):
+        chosen = groups == group
+        try:
+            fits[str(group)] = _pooled_fit(ages[chosen], predicted[chosen], scale[chosen], alpha, max_pass)
+        except CalibrationError as error:
+            if small_groups == "error":
+                raise CalibrationError(f"calibration group {group!r}: {error} (or calibration.small_groups=skip "
+                                       f"to leave it out)") from None
+            skipped[str(group)] = int((ages[chosen] < LEGAL_AGE).sum())
+    if not fits:
+        raise CalibrationError(f"no calibration group has enough photos and minors (groups: {skipped})")
+    return fits, skipped
+
+
+def _asked_share(predicted, scale, margin: float, adults) -> float | None:
+    """Share of the adults asked for ID by the interval rule at `margin` (the friction it costs)."""
+    if not adults.any():
+        return None
+    return float(np.mean(~(predicted[adults] - margin * scale[adults] > LEGAL_AGE)))
 
 
 def default_rule(calibration: Calibration | None) -> str:

@@ -8,9 +8,11 @@ from age_lightning.calibration import (
     Calibration,
     CalibrationError,
     IdCheck,
+    binary_kl,
     interval_multipliers,
     nominal_quantile,
     pass_cut,
+    robust_level,
 )
 from age_lightning.errors import UserError
 
@@ -96,3 +98,65 @@ def test_interval_rule_needs_a_calibration():
     with pytest.raises(UserError, match="point"):
         IdCheck("strict")
     assert IdCheck("point", 25).asks_for_id([24.9, 25.0]).tolist() == [True, False]
+
+
+def two_groups(n: int, rng, hard_share: float = 0.15):
+    """Minors and adults in two groups; the model guesses the "hard" group's people 8 years too old, so its
+    minors' ID scores sit above the easy group's."""
+    hard = rng.random(n) < hard_share
+    ages = np.where(rng.random(n) < 0.5, rng.uniform(5, 18, n), rng.uniform(18, 70, n))
+    scale = np.full(n, 3.0)
+    predicted = ages + 8 * hard + rng.laplace(0, scale)
+    return ages, predicted, scale, np.where(hard, "hard", "easy")
+
+
+def test_per_group_calibration_keeps_the_hard_groups_minors_under_the_cap():
+    """Averaged over many calibration draws: the pooled margin lets the hard group's minors through far above the
+    cap, the worst-group margin keeps them under it, and it costs more adults asked (recorded)."""
+    rng = np.random.default_rng(0)
+    ages, predicted, scale, group = two_groups(200_000, rng)
+    hard_minors = (group == "hard") & (ages < LEGAL_AGE)
+    pooled_rates, group_rates = [], []
+    for _ in range(60):
+        cal = two_groups(4000, rng)
+        pooled = Calibration.fit(*cal[:3], max_pass=0.02)
+        worst = Calibration.fit(*cal[:3], max_pass=0.02, groups=cal[3], group_columns=("difficulty",))
+        pooled_rates.append(np.mean(~pooled.asks_for_id(predicted[hard_minors], scale[hard_minors])))
+        group_rates.append(np.mean(~worst.asks_for_id(predicted[hard_minors], scale[hard_minors])))
+    assert np.mean(pooled_rates) > 0.05 and np.mean(group_rates) <= 0.02
+    assert worst.margin > pooled.margin and worst.groups["columns"] == ["difficulty"]
+    assert set(worst.groups["margins"]) == {"easy", "hard"}
+    assert worst.groups["adults_asked"] > worst.groups["adults_asked_pooled"]
+    assert Calibration.from_dict(worst.to_dict()) == worst
+
+
+def test_a_group_too_small_for_the_cap_is_named_or_skipped():
+    rng = np.random.default_rng(1)
+    ages, predicted, scale, group = two_groups(3000, rng, hard_share=0.01)  # ~15 hard minors: too few for 2%
+    with pytest.raises(CalibrationError, match="group 'hard'.*small_groups=skip"):
+        Calibration.fit(ages, predicted, scale, groups=group)
+    skipped = Calibration.fit(ages, predicted, scale, groups=group, small_groups="skip")
+    assert list(skipped.groups["skipped"]) == ["hard"] and list(skipped.groups["margins"]) == ["easy"]
+
+
+def test_robust_level_solves_the_binary_kl_ball():
+    assert robust_level(0.02, 0.0) == 0.02
+    for shift in (0.01, 0.05, 0.2):
+        p = robust_level(0.02, shift)
+        assert p < 0.02 and binary_kl(0.02, p) == pytest.approx(shift, rel=1e-6)
+
+
+def test_the_robust_margin_holds_under_a_shift_inside_the_ball_and_the_plain_one_does_not():
+    """Calibration minors' scores ~ N(0, 1); a new population's ~ N(0.2, 1): KL = 0.2^2 / 2 = 0.02."""
+    rng = np.random.default_rng(2)
+    shifted = rng.normal(0.2, 1, 200_000)
+    plain_rates, robust_rates = [], []
+    for _ in range(40):
+        scores = rng.normal(0, 1, 3000)
+        ages, predicted, scale = np.full(3000, 10.0), LEGAL_AGE + scores, np.ones(3000)
+        plain = Calibration.fit(ages, predicted, scale, max_pass=0.02)
+        robust = Calibration.fit(ages, predicted, scale, max_pass=0.02, shift=0.02)
+        plain_rates.append(np.mean(shifted > plain.margin))
+        robust_rates.append(np.mean(shifted > robust.margin))
+    assert np.mean(plain_rates) > 0.025 and np.mean(robust_rates) <= 0.02
+    assert robust.shift == 0.02 and robust.lower < plain.lower and robust.upper > plain.upper

@@ -138,16 +138,22 @@ def test_point_checkpoints_from_before_the_uncertain_head_still_load_and_predict
         IdCheck("interval", calibration=model.calibration)
 
 
-def test_evaluate_audits_groups_from_the_labels_own_columns(tiny_uncertain_checkpoint, tmp_path):
-    """groups=[gender,race]: per-group figures that agree with predictions.csv, an empty value counted as
-    "unknown", groups too small for the pass-through bound named as such; a missing column is a clear error."""
+def with_group_columns(data_root, tmp_path):
+    """A copy of the tiny labeled folder whose labels.csv also has gender and race (a third of race empty)."""
     folder = tmp_path / "faces"
-    shutil.copytree(tiny_uncertain_checkpoint["data_root"], folder)
+    shutil.copytree(data_root, folder)
     labels = pd.read_csv(folder / "labels.csv")
     labels["gender"] = np.where(np.arange(len(labels)) % 2, "female", "male")
     labels["race"] = np.where(np.arange(len(labels)) % 3 == 0, "", np.where(np.arange(len(labels)) % 3 == 1, "a",
                                                                              "b"))
     labels.to_csv(folder / "labels.csv", index=False)
+    return folder
+
+
+def test_evaluate_audits_groups_from_the_labels_own_columns(tiny_uncertain_checkpoint, tmp_path):
+    """groups=[gender,race]: per-group figures that agree with predictions.csv, an empty value counted as
+    "unknown", groups too small for the pass-through bound named as such; a missing column is a clear error."""
+    folder = with_group_columns(tiny_uncertain_checkpoint["data_root"], tmp_path)
     common = [f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}", f"data.root={folder}",
               f"paths.log_dir={tmp_path}/logs", "split=all"]
     result = run_command("evaluate.py", *common, "groups=[gender,race]", f"paths.output_dir={tmp_path}/out",
@@ -175,3 +181,23 @@ def test_evaluate_audits_groups_from_the_labels_own_columns(tiny_uncertain_check
     assert any((tmp_path / "out" / "tensorboard").iterdir())
     failed = run_command("evaluate.py", *common, "groups=[income]", f"paths.output_dir={tmp_path}/bad", cwd=tmp_path)
     assert failed.returncode == 1 and "no column(s) ['income']" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_recalibrate_per_group_keeps_the_strictest_margin(tiny_uncertain_checkpoint, tmp_path):
+    folder = with_group_columns(tiny_uncertain_checkpoint["data_root"], tmp_path)
+    common = [f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}", f"data.root={folder}",
+              f"paths.log_dir={tmp_path}/logs", "calibration.alpha=0.1", "calibration.max_pass=0.25"]
+    outputs = {}
+    for name, extra in (("pooled", []), ("gender", ["calibration.groups=[gender]"]),
+                        ("robust", ["calibration.shift=0.01"])):
+        outputs[name] = tmp_path / f"{name}.ckpt"
+        result = run_command("recalibrate.py", *common, *extra, f"output={outputs[name]}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+    pooled, gender, robust = (load_checkpoint(str(outputs[n]))[0].calibration for n in ("pooled", "gender", "robust"))
+    assert gender.groups["columns"] == ["gender"] and set(gender.groups["margins"]) == {"female", "male"}
+    assert gender.margin == max(gender.groups["margins"].values()) >= pooled.margin
+    assert gender.groups["pooled_margin"] == pytest.approx(pooled.margin)
+    assert robust.shift == 0.01 and robust.margin >= pooled.margin and robust.groups is None
+    failed = run_command("recalibrate.py", *common, "calibration.groups=[race]", "calibration.max_pass=0.05",
+                         f"output={tmp_path}/x.ckpt", cwd=tmp_path)
+    assert failed.returncode == 1 and "calibration group" in failed.stderr and "small_groups=skip" in failed.stderr

@@ -13,10 +13,23 @@ import torch
 from age_lightning.calibration import Calibration
 from age_lightning.errors import UserError
 from age_lightning.evaluation.evaluate import checkpoint_datamodule
+from age_lightning.evaluation.groups import group_columns
 from age_lightning.evaluation.inference import load_checkpoint, predict_ages
 from age_lightning.shares import ErrorModel
 
 log = logging.getLogger(__name__)
+
+
+def calibration_groups(datamodule, split: str, columns: list[str]):
+    """One label per photo of the split joining its `columns` values (e.g. "utkface/white"), or None."""
+    if not columns:
+        return None
+    rows = datamodule.table(split)
+    values = rows[["source"]].copy() if "source" in columns else rows[[]].copy()
+    labels = [c for c in columns if c != "source"]
+    if labels:
+        values[labels] = group_columns(datamodule, rows, labels).to_numpy()
+    return values[list(columns)].astype(str).agg("/".join, axis=1).to_numpy()
 
 
 def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple:
@@ -29,18 +42,29 @@ def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple
     return dataset.ages.numpy(), predicted, scale
 
 
-def fit_calibration(model, datamodule, split: str, alpha: float, max_pass: float, tta: bool = False,
+def fit_calibration(model, datamodule, split: str, settings, tta: bool = False,
                     source: str = "") -> tuple[Calibration | None, ErrorModel]:
     """Predict on one split of an already set-up datamodule; fit the error model on it, and for an uncertain
-    model the calibration (None for a point head)."""
+    model the calibration (None for a point head) with `settings` (conf/calibration: alpha, max_pass, shift,
+    groups, small_groups)."""
+    columns = list(settings.get("groups") or [])
+    groups = calibration_groups(datamodule, split, columns)
     ages, predicted, scale = split_predictions(model, datamodule, split, tta)
     error_model = ErrorModel.fit(ages, predicted, scale, source or split)
     if not model.uncertain:
         return None, error_model
-    calibration = Calibration.fit(ages, predicted, scale, alpha, max_pass, source or split)
+    alpha, max_pass = settings.alpha, settings.max_pass
+    calibration = Calibration.fit(ages, predicted, scale, alpha, max_pass, source or split,
+                                  shift=settings.get("shift", 0.0), groups=groups, group_columns=columns,
+                                  small_groups=settings.get("small_groups", "error"))
     log.info("Calibrated on %d photos (%d minors): %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin "
              "%.2f (minors' pass-through <= %.1f%%)", calibration.photos, calibration.minors,
              100 * (1 - 2 * alpha), calibration.lower, calibration.upper, calibration.margin, 100 * max_pass)
+    if calibration.groups:
+        log.info("Worst-group margin %.2f over %s (pooled: %.2f); adults 25+ asked on the calibration photos: %.1f%% "
+                 "(pooled margin: %.1f%%); groups left out: %s", calibration.margin, ", ".join(columns),
+                 calibration.groups["pooled_margin"], 100 * (calibration.groups["adults_asked"] or 0),
+                 100 * (calibration.groups["adults_asked_pooled"] or 0), calibration.groups["skipped"] or "none")
     return calibration, error_model
 
 
@@ -65,8 +89,8 @@ def recalibrate(cfg) -> Path:
         raise UserError("calibration needs a model with an uncertain head (trained with model.head=laplace or "
                         "gaussian); this checkpoint has a point head")
     datamodule = checkpoint_datamodule(cfg, trained_data)
-    calibration, error_model = fit_calibration(model, datamodule, cfg.split, cfg.calibration.alpha,
-                                               cfg.calibration.max_pass, source=f"{cfg.data.root} ({cfg.split})")
+    calibration, error_model = fit_calibration(model, datamodule, cfg.split, cfg.calibration,
+                                               source=f"{cfg.data.root} ({cfg.split})")
     output = write_calibration(cfg.ckpt_path, calibration, error_model, cfg.output)
     log.info("Calibrated checkpoint: %s (export it again for the ONNX model)", output)
     return output

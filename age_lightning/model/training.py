@@ -58,8 +58,7 @@ def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> No
     recalibrate.py can calibrate it later on other photos."""
     model, _ = load_checkpoint(ckpt_path)
     try:
-        calibration, error_model = fit_calibration(model, datamodule, "calibration", settings.alpha,
-                                                   settings.max_pass)
+        calibration, error_model = fit_calibration(model, datamodule, "calibration", settings)
     except CalibrationError as error:
         log.warning("Not calibrated: %s", error)
         return
