@@ -1,0 +1,54 @@
+"""Compare calibrations of one model on photos it was not calibrated on: pooled, worst-group and shift-robust
+margins (the calibrations of several recalibrated copies of the same checkpoint), applied to the predictions that
+evaluate.py wrote for a labeled folder.
+
+    python scripts/calibration_bench.py --predictions <evaluate.py's predictions.csv> \
+        --calibrated pooled=<a.ckpt> worst-race=<b.ckpt> shift-0.005=<c.ckpt> [--by gender]
+
+For each calibration: minors not asked for ID (with the exact 95% upper bound), adults 25+ asked, and the 90%
+interval's coverage, overall and per value of each --by column of the predictions.
+"""
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from age_lightning.calibration import Calibration
+from age_lightning.evaluation.metrics import interval_metrics, rule_outcomes
+
+
+def outcomes(rows: pd.DataFrame, calibration: Calibration) -> str:
+    real, predicted, scale = rows["real_age"], rows["predicted_age"], rows["scale"]
+    found = rule_outcomes(real, calibration.asks_for_id(predicted, scale))
+    low, high = calibration.bounds(predicted, scale)
+    passing, friction = found["minors_pass_through"], found["adult_friction"]
+    minors = (f"{passing['count']} of {passing['n']} = {100 * passing['share']:.1f}% (≤ {100 * passing['upper']:.1f}%)"
+              if passing["n"] else "no minors")
+    return (f"{minors} | {100 * friction['share']:.1f}% | "
+            f"{100 * interval_metrics(real, low, high)['coverage']:.1f}%")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--predictions", type=Path, required=True)
+    parser.add_argument("--calibrated", nargs="+", required=True, help="name=checkpoint, one per calibration")
+    parser.add_argument("--by", nargs="*", default=[], help="group columns of the predictions")
+    args = parser.parse_args()
+
+    table = pd.read_csv(args.predictions, keep_default_na=False)
+    print(f"{args.predictions}: {len(table)} photos")
+    print("| calibration | margin | group | minors not asked (upper) | adults 25+ asked | 90% interval coverage |")
+    print("|---|---|---|---|---|---|")
+    for item in args.calibrated:
+        name, path = item.split("=", 1)
+        calibration = Calibration.from_dict(torch.load(path, map_location="cpu", weights_only=True)["calibration"])
+        print(f"| {name} | {calibration.margin:.2f} | all | {outcomes(table, calibration)} |")
+        for column in args.by:
+            for value, rows in table.groupby(column):
+                print(f"| {name} | | {column}={value} | {outcomes(rows, calibration)} |")
+
+
+if __name__ == "__main__":
+    main()
