@@ -1,20 +1,8 @@
 """Evaluate a checkpoint on a labeled-photo folder: `python evaluate.py ckpt_path=... data.root=...`.
 
-Writes predictions.csv, metrics.json, plots and report.md into the run folder (logs/evaluate/runs/...).
-"""
+Writes predictions.csv, metrics.json, plots and report.md into the run folder (logs/evaluate/runs/...)."""
 
-import hydra
-from omegaconf import DictConfig
-
-from age_lightning.evaluation.evaluate import evaluate
-from age_lightning.hydra_utils import exit_on_user_error
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
-@exit_on_user_error
-def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
-
+from age_lightning.cli import evaluate
 
 if __name__ == "__main__":
-    main()
+    evaluate()

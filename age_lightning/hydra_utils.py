@@ -19,9 +19,6 @@ from age_lightning.errors import UserError
 log = logging.getLogger(__name__)
 
 RUN_SUMMARY = "run_summary.json"  # what each training run leaves in its folder: status, metrics, wall time
-# The folder a command was started from: Hydra's runtime.cwd, but known before Hydra starts, so a multirun's
-# sweep folder (resolved by the sweeper, before any job) can be placed under it.
-LAUNCH_DIR = os.getcwd()
 
 
 def swept_overrides_dirname(task_overrides, sweeper_params=None) -> str:
@@ -70,10 +67,18 @@ def is_gpu(accelerator: str) -> bool:
     return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
-OmegaConf.register_new_resolver("launch_dir", lambda: LAUNCH_DIR, replace=True)
-OmegaConf.register_new_resolver("swept_overrides_dirname", swept_overrides_dirname, replace=True)
-OmegaConf.register_new_resolver("best_precision", best_precision, replace=True)
-OmegaConf.register_new_resolver("is_gpu", is_gpu, replace=True)
+def register_resolvers() -> None:
+    """The resolvers the configs use (${launch_dir:}, ${swept_overrides_dirname:...}, ${best_precision:...},
+    ${is_gpu:...}). Called by age_lightning.cli before Hydra composes anything, and by code that composes configs
+    itself (the tests).
+
+    launch_dir is the folder the command was started from: Hydra's runtime.cwd, but known before Hydra starts, so
+    a multirun's sweep folder (resolved by the sweeper, before any job) can be placed under it."""
+    launch_dir = os.getcwd()
+    OmegaConf.register_new_resolver("launch_dir", lambda: launch_dir, replace=True)
+    OmegaConf.register_new_resolver("swept_overrides_dirname", swept_overrides_dirname, replace=True)
+    OmegaConf.register_new_resolver("best_precision", best_precision, replace=True)
+    OmegaConf.register_new_resolver("is_gpu", is_gpu, replace=True)
 
 
 def instantiate_dict(configs: DictConfig | None) -> list:

@@ -1,0 +1,3 @@
+"""Age estimation from face photos with PyTorch Lightning + Hydra."""
+
+__version__ = "0.3.0"

@@ -1,0 +1,236 @@
+"""Calibrated age intervals and the interval ID-check rule (split conformal prediction).
+
+An uncertain model gives, per photo, an age and a scale (years). Calibration on labeled photos that were never
+used for training or model choice turns them into guarantees that hold for new photos like those:
+
+- **Interval** `[age + lower * scale, age + upper * scale]`: at most `alpha` of true ages fall below it and at
+  most `alpha` above it. `lower`/`upper` are order statistics of the scores (true - age) / scale.
+- **ID check, interval rule**: a buyer passes without being asked only if `age - margin * scale` (the ID lower
+  bound) is above LEGAL_AGE; `margin` is set on the calibration *minors* so that a minor passes with probability
+  at most `max_pass`. The bound is exact for any model and any data distribution, as long as the store's photos are
+  exchangeable with the calibration photos (same camera, same population); recalibrate when they are not.
+
+Both need enough photos: a bound at level a needs at least 1/a - 1 of them (minors, for the ID rule); with fewer
+there is no such bound, and `CalibrationError` says so instead of inventing one.
+
+Two ways to promise more than exchangeability:
+
+- **Worst group** (`groups`): the bounds are fitted in every group of the calibration photos (e.g. source folder,
+  race) and the most conservative is kept, so the guarantee holds within each group, not just on average. The
+  groups are needed only at calibration; the till applies one margin to everybody.
+- **Shift allowance** (`shift` = rho, distributionally robust conformal prediction, Cauchois, Gupta, Ali and Duchi):
+  the bounds hold for every population whose distribution Q is within KL(Q || P) <= rho of the calibration
+  population P. An event of probability p under P has probability at most q under Q, where kl(q || p) = rho
+  (binary KL), so each level is fitted at the smaller p that keeps q at the level asked for.
+  What it does not promise: a population further away than rho (a store's camera, light or customers may be),
+  and the levels get stricter as rho grows, so more adults are asked for ID.
+"""
+
+import math
+from dataclasses import asdict, dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE, MAX_AGE, MIN_AGE
+from age_lightning.errors import UserError
+
+ALPHA = 0.05     # per side: a 90% interval
+MAX_PASS = 0.02  # share of minors the interval ID rule may let through
+RULES = ("point", "interval")
+SMALL_GROUPS = ("error", "skip")
+
+
+class CalibrationError(UserError):
+    """The calibration photos cannot support the bound asked for."""
+
+
+def nominal_quantile(head: str, p: float) -> float:
+    """Quantile p of the head's standard distribution (scale 1): the uncalibrated interval's multiplier."""
+    if head == "laplace":
+        return math.log(2 * p) if p < 0.5 else -math.log(2 * (1 - p))
+    return NormalDist().inv_cdf(p)
+
+
+def _order_statistic(values: np.ndarray, k: int, what: str, level: float) -> float:
+    """The k-th smallest value (1-based), or a CalibrationError when k falls outside the sample."""
+    n = len(values)
+    if not 1 <= k <= n:
+        needed = math.ceil(1 / level - 1)
+        raise CalibrationError(f"{n} calibration {what} are too few for a bound at {level:.3g}: it needs at "
+                               f"least {needed}; add labeled photos or relax the level")
+    return float(np.sort(values)[k - 1])
+
+
+def interval_multipliers(ages, predicted, scale, alpha: float = ALPHA) -> tuple[float, float]:
+    """Split-conformal (lower, upper) multipliers of the scale: P(true < lower bound) <= alpha, same above."""
+    scores = (np.asarray(ages, float) - np.asarray(predicted, float)) / np.asarray(scale, float)
+    n = len(scores)
+    lower = _order_statistic(scores, math.floor(alpha * (n + 1)), "photos", alpha)
+    upper = _order_statistic(scores, math.ceil((1 - alpha) * (n + 1)), "photos", alpha)
+    return lower, upper
+
+
+def pass_cut(ages, score, max_pass: float = MAX_PASS) -> float:
+    """The cut c such that a new minor's score exceeds c with probability <= max_pass.
+
+    c is the k-th largest of the calibration minors' scores with k = floor(max_pass * (n + 1)): a new minor's
+    score is above it only if it ranks among the top k of the n + 1, which happens with probability k / (n + 1).
+    """
+    minors = np.asarray(ages, float) < LEGAL_AGE
+    scores = np.asarray(score, float)[minors]
+    n = len(scores)
+    if n == 0:
+        raise CalibrationError(f"the calibration photos hold no minors (under {LEGAL_AGE}): the ID rule's "
+                               f"pass-through cannot be bounded; add labeled photos of minors")
+    return _order_statistic(scores, n + 1 - math.floor(max_pass * (n + 1)), "minors", max_pass)
+
+
+def binary_kl(q: float, p: float) -> float:
+    """KL divergence between Bernoulli(q) and Bernoulli(p)."""
+    def term(a, b):
+        return 0.0 if a == 0 else a * math.log(a / b)
+
+    return term(q, p) + term(1 - q, 1 - p)
+
+
+def robust_level(level: float, shift: float) -> float:
+    """The level p to fit at so that an event of probability p has probability at most `level` under any
+    distribution within KL divergence `shift` of the calibration one: kl(level || p) = shift, p <= level."""
+    if shift <= 0:
+        return level
+    low, high = 0.0, level
+    for _ in range(100):
+        middle = (low + high) / 2
+        if binary_kl(level, middle) > shift:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float) -> tuple[float, float, float, float]:
+    lower, upper = interval_multipliers(ages, predicted, scale, alpha)
+    predicted = np.asarray(predicted, float)
+    margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), max_pass)
+    return lower, upper, margin, pass_cut(ages, predicted, max_pass)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What calibration found; travels in the checkpoint and in model.json."""
+
+    alpha: float
+    lower: float
+    upper: float
+    max_pass: float
+    margin: float           # interval rule: pass when age - margin * scale > LEGAL_AGE
+    point_threshold: float  # the point rule calibrated the same way (pass when age > it), for comparison
+    photos: int
+    minors: int
+    source: str = ""
+    shift: float = 0.0        # the KL shift allowance the levels were fitted for (0: exchangeability only)
+    groups: dict | None = None  # worst-group calibration: columns, each group's margin, skipped groups, friction
+
+    @classmethod
+    def fit(cls, ages, predicted, scale, alpha: float = ALPHA, max_pass: float = MAX_PASS, source: str = "",
+            shift: float = 0.0, groups=None, group_columns: tuple[str, ...] = (),
+            small_groups: str = "error") -> "Calibration":
+        """Fit on the calibration photos; with `groups` (one label per photo) in every group, keeping the most
+        conservative bounds; with `shift`, at the levels that hold within that KL distance."""
+        ages, predicted, scale = (np.asarray(a, float) for a in (ages, predicted, scale))
+        fit_alpha, fit_pass = robust_level(alpha, shift), robust_level(max_pass, shift)
+        pooled = _pooled_fit(ages, predicted, scale, fit_alpha, fit_pass)
+        found = None
+        if groups is not None:
+            per_group, skipped = _group_fits(ages, predicted, scale, np.asarray(groups), fit_alpha, fit_pass,
+                                             small_groups)
+            fits = list(per_group.values())
+            worst = (min(f[0] for f in fits), max(f[1] for f in fits), max(f[2] for f in fits),
+                     max(f[3] for f in fits))
+            adults = ages >= ID_CHECK_AGE
+            found = {"columns": list(group_columns), "margins": {g: f[2] for g, f in per_group.items()},
+                     "skipped": skipped, "pooled_margin": pooled[2],
+                     "adults_asked_pooled": _asked_share(predicted, scale, pooled[2], adults),
+                     "adults_asked": _asked_share(predicted, scale, worst[2], adults)}
+            pooled = worst
+        lower, upper, margin, threshold = pooled
+        return cls(alpha, lower, upper, max_pass, margin, threshold, len(ages), int(np.sum(ages < LEGAL_AGE)),
+                   source, shift, found)
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Calibration | None":
+        return None if not data else cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def bounds(self, predicted, scale) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated interval, within the valid age range."""
+        predicted, scale = np.asarray(predicted, float), np.asarray(scale, float)
+        return (np.clip(predicted + self.lower * scale, MIN_AGE, MAX_AGE),
+                np.clip(predicted + self.upper * scale, MIN_AGE, MAX_AGE))
+
+    def id_lower_bound(self, predicted, scale) -> np.ndarray:
+        return np.clip(np.asarray(predicted, float) - self.margin * np.asarray(scale, float), MIN_AGE, MAX_AGE)
+
+    def asks_for_id(self, predicted, scale) -> np.ndarray:
+        """The interval rule: ask unless the ID lower bound is above LEGAL_AGE."""
+        return ~(self.id_lower_bound(predicted, scale) > LEGAL_AGE)
+
+
+def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: str) -> tuple[dict, dict]:
+    """Each group's (lower, upper, margin, threshold); groups too small for the levels raise or are skipped."""
+    if small_groups not in SMALL_GROUPS:
+        raise UserError(f"calibration.small_groups must be one of {SMALL_GROUPS}, got {small_groups!r}")
+    fits, skipped = {}, {}
+    for group in sorted(set(groups.tolist())):
+        chosen = groups == group
+        try:
+            fits[str(group)] = _pooled_fit(ages[chosen], predicted[chosen], scale[chosen], alpha, max_pass)
+        except CalibrationError as error:
+            if small_groups == "error":
+                raise CalibrationError(f"calibration group {group!r}: {error} (or calibration.small_groups=skip "
+                                       f"to leave it out)") from None
+            skipped[str(group)] = int((ages[chosen] < LEGAL_AGE).sum())
+    if not fits:
+        raise CalibrationError(f"no calibration group has enough photos and minors (groups: {skipped})")
+    return fits, skipped
+
+
+def _asked_share(predicted, scale, margin: float, adults) -> float | None:
+    """Share of the adults asked for ID by the interval rule at `margin` (the friction it costs)."""
+    if not adults.any():
+        return None
+    return float(np.mean(~(predicted[adults] - margin * scale[adults] > LEGAL_AGE)))
+
+
+def default_rule(calibration: Calibration | None) -> str:
+    """The ID rule a model uses unless told otherwise: interval when it is calibrated, else point."""
+    return "interval" if calibration else "point"
+
+
+@dataclass(frozen=True)
+class IdCheck:
+    """The configured ID rule. point: ask when the age is under id_check_age (Challenge 25). interval: ask unless
+    the calibrated ID lower bound is above LEGAL_AGE (needs a calibrated uncertain model)."""
+
+    rule: str = "point"
+    id_check_age: float = ID_CHECK_AGE
+    calibration: Calibration | None = None
+
+    def __post_init__(self):
+        if self.rule not in RULES:
+            raise UserError(f"id_rule must be one of {RULES}, got {self.rule!r}")
+        if self.rule == "interval" and self.calibration is None:
+            raise UserError("id_rule=interval needs a calibrated model with an uncertain head (train with "
+                            "model.head=laplace, or calibrate it with recalibrate.py, then export it again)")
+
+    def asks_for_id(self, ages, scales=None) -> np.ndarray:
+        if self.rule == "point":
+            return np.asarray(ages, float) < self.id_check_age
+        return self.calibration.asks_for_id(ages, scales)
+
+    def bounds(self, ages, scales=None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The calibrated interval, or None when the model has none."""
+        return None if self.calibration is None or scales is None else self.calibration.bounds(ages, scales)

@@ -1,0 +1,131 @@
+"""Image or folder -> one CSV row per file, for any backend (PyTorch or ONNX Runtime). Needs no torch.
+
+Files that are not images, or (under the face policy `align`) show no face, get a status instead of an age.
+"""
+
+import csv
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from age_lightning.ages import age_band
+from age_lightning.calibration import IdCheck
+from age_lightning.errors import UserError
+from age_lightning.faces import NO_FACE, RECORD_COLUMNS, Face, FaceAligner, FacePolicy
+from age_lightning.images import load_rgb
+from age_lightning.preprocess import preprocess, square_side
+
+OK = "ok"
+COLUMNS = ["file", "status", "predicted_age", "age_scale", "age_low", "age_high", "age_band", "asks_for_id",
+           *RECORD_COLUMNS]
+# A predictor: float32 images (N, 3, size, size) from `preprocess` -> ages in years (N,) and their scales (N,),
+# or None for a model without an uncertain head.
+PredictBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+
+
+def input_files(path: str | Path) -> list[Path]:
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+    raise UserError(f"input {path} is neither a file nor a folder")
+
+
+class PhotoPreparer:
+    """photo -> the network's input under a face policy, and what the face step found (None: no face)."""
+
+    def __init__(self, image_size: int, policy: FacePolicy, threads: int = 1):
+        self.image_size = image_size
+        self.aligner = FaceAligner(policy, threads=threads) if policy.aligns else None
+
+    def __call__(self, image: Image.Image) -> tuple[np.ndarray | None, dict]:
+        if self.aligner is None:
+            return preprocess(image, self.image_size), {}
+        aligned = self.aligner(image, square_side(self.image_size))
+        if aligned is None:
+            return None, {"faces_found": 0}
+        return preprocess(aligned.image, self.image_size), aligned.record()
+
+    def every_face(self, image: Image.Image, max_faces: int | None = None) -> list[tuple[np.ndarray, Face | None]]:
+        """The input of every face found (the `max_faces` largest), the policy's preferred one first, with its
+        face; without the face step one input for the whole photo (face None)."""
+        if self.aligner is None:
+            return [(preprocess(image, self.image_size), None)]
+        return [(preprocess(aligned.image, self.image_size), aligned.face)
+                for aligned in self.aligner.align_all(image, square_side(self.image_size), max_faces)]
+
+
+def answers(ages, scales, id_check: IdCheck) -> list[dict]:
+    """Per prediction: the age, its scale and calibrated bounds (None without them), band and whether to ask for
+    ID. (Age and scale are what shares.py needs to estimate age-group shares later.)"""
+    ages = np.asarray(ages, dtype=float)
+    missing = [None] * len(ages)
+    bounds = id_check.bounds(ages, scales)
+    low, high = bounds if bounds is not None else (missing, missing)
+    asks = id_check.asks_for_id(ages, scales)
+    return [{"predicted_age": round(age, 1), "age_scale": _rounded(scale, 2), "age_low": _rounded(lo, 1),
+             "age_high": _rounded(hi, 1), "age_band": band, "asks_for_id": bool(ask)}
+            for age, scale, lo, hi, band, ask in zip(ages.tolist(), missing if scales is None else scales, low, high,
+                                                     age_band(ages), asks)]
+
+
+def _rounded(value, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, id_check: IdCheck,
+                  batch_size: int = 32, progress: Callable = lambda items, **_: items) -> list[dict]:
+    rows, batch = [], []
+
+    def flush():
+        if batch:
+            ages, scales = predict_batch(np.stack([array for _, array in batch]))
+            for (row, _), answer in zip(batch, answers(ages, scales, id_check)):
+                row.update(answer)
+            batch.clear()
+
+    for file in progress(files, description=f"Predicting {len(files)} file(s)"):
+        row = {column: None for column in COLUMNS} | {"file": str(file), "status": OK}
+        rows.append(row)
+        try:
+            image = load_rgb(file)
+        except UnidentifiedImageError:
+            row["status"] = "not an image"
+            continue
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+            row["status"] = f"unreadable: {error}"
+            continue
+        array, face = prepare(image)
+        row.update(face)
+        if array is None:
+            row["status"] = NO_FACE
+            continue
+        batch.append((row, array))
+        if len(batch) == batch_size:
+            flush()
+    flush()
+    return rows
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def summary(rows: list[dict]) -> str:
+    ok = [r for r in rows if r["status"] == OK]
+    lines = [f"{len(rows)} file(s): {len(ok)} predicted, {len(rows) - len(ok)} without a prediction"]
+    for status, count in Counter(r["status"] for r in rows if r["status"] != OK).most_common():
+        lines.append(f"  {count} x {status}")
+    if ok:
+        ages = [r["predicted_age"] for r in ok]
+        lines.append(f"predicted age: mean {np.mean(ages):.1f}, range {min(ages):.1f}-{max(ages):.1f}; "
+                     f"{sum(r['asks_for_id'] for r in ok)} would be asked for ID")
+    return "\n".join(lines)

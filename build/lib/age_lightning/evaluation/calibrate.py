@@ -1,0 +1,96 @@
+"""Calibrating a model on labeled photos it never trained on: an uncertain model's intervals and ID rule (see
+age_lightning.calibration), and every model's error model for corrected age-group shares (age_lightning.shares).
+
+train.py does it on the `calibration` split right after training; recalibrate.py refits both on any labeled
+folder (a store's own photos) without retraining.
+"""
+
+import logging
+from pathlib import Path
+
+import torch
+
+from age_lightning.calibration import Calibration
+from age_lightning.errors import UserError
+from age_lightning.evaluation.evaluate import checkpoint_datamodule
+from age_lightning.evaluation.groups import group_columns
+from age_lightning.evaluation.inference import load_checkpoint, predict_ages
+from age_lightning.shares import ErrorModel
+
+log = logging.getLogger(__name__)
+
+
+def calibration_groups(datamodule, split: str, columns: list[str]):
+    """One label per photo of the split joining its `columns` values (e.g. "utkface/white"), or None."""
+    if not columns:
+        return None
+    rows = datamodule.table(split)
+    values = rows[["source"]].copy() if "source" in columns else rows[[]].copy()
+    labels = [c for c in columns if c != "source"]
+    if labels:
+        values[labels] = group_columns(datamodule, rows, labels).to_numpy()
+    return values[list(columns)].astype(str).agg("/".join, axis=1).to_numpy()
+
+
+def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple:
+    """True ages, predicted ages and scales (None for a point head) of one split of a set-up datamodule."""
+    dataset = datamodule.dataset(split)
+    if len(dataset) == 0:
+        raise UserError(f"the {split!r} split holds no photos to calibrate on")
+    predicted, scale = predict_ages(model, datamodule.loader(dataset), datamodule.eval_batch, tta=tta,
+                                    description=f"Calibrating on {len(dataset)} photos")
+    return dataset.ages.numpy(), predicted, scale
+
+
+def fit_calibration(model, datamodule, split: str, settings, tta: bool = False,
+                    source: str = "") -> tuple[Calibration | None, ErrorModel]:
+    """Predict on one split of an already set-up datamodule; fit the error model on it, and for an uncertain
+    model the calibration (None for a point head) with `settings` (conf/calibration: alpha, max_pass, shift,
+    groups, small_groups)."""
+    columns = list(settings.get("groups") or [])
+    groups = calibration_groups(datamodule, split, columns)
+    ages, predicted, scale = split_predictions(model, datamodule, split, tta)
+    error_model = ErrorModel.fit(ages, predicted, scale, source or split)
+    if not model.uncertain:
+        return None, error_model
+    alpha, max_pass = settings.alpha, settings.max_pass
+    calibration = Calibration.fit(ages, predicted, scale, alpha, max_pass, source or split,
+                                  shift=settings.get("shift", 0.0), groups=groups, group_columns=columns,
+                                  small_groups=settings.get("small_groups", "error"))
+    log.info("Calibrated on %d photos (%d minors): %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin "
+             "%.2f (minors' pass-through <= %.1f%%)", calibration.photos, calibration.minors,
+             100 * (1 - 2 * alpha), calibration.lower, calibration.upper, calibration.margin, 100 * max_pass)
+    if calibration.groups:
+        log.info("Worst-group margin %.2f over %s (pooled: %.2f); adults 25+ asked on the calibration photos: %.1f%% "
+                 "(pooled margin: %.1f%%); groups left out: %s", calibration.margin, ", ".join(columns),
+                 calibration.groups["pooled_margin"], 100 * (calibration.groups["adults_asked"] or 0),
+                 100 * (calibration.groups["adults_asked_pooled"] or 0), calibration.groups["skipped"] or "none")
+    return calibration, error_model
+
+
+def write_calibration(ckpt_path: str | Path, calibration: Calibration | None, error_model: ErrorModel,
+                      output: str | Path | None = None) -> Path:
+    """Store the calibration (when there is one) and the error model in a checkpoint (in place, or in a copy at
+    `output`)."""
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    if calibration is not None:
+        checkpoint["calibration"] = calibration.to_dict()
+    checkpoint["error_model"] = error_model.to_dict()
+    output = Path(output or ckpt_path)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, output)
+    return output
+
+
+def recalibrate(cfg) -> Path:
+    """The recalibrate.py task: calibrate a checkpoint on cfg.data's `cfg.split` and write it to cfg.output."""
+    model, trained_data = load_checkpoint(cfg.ckpt_path, cfg.device)
+    if not model.uncertain:
+        raise UserError("calibration needs a model with an uncertain head (trained with model.head=laplace or "
+                        "gaussian); this checkpoint has a point head")
+    datamodule = checkpoint_datamodule(cfg, trained_data)
+    calibration, error_model = fit_calibration(model, datamodule, cfg.split, cfg.calibration,
+                                               source=f"{cfg.data.root} ({cfg.split})")
+    output = write_calibration(cfg.ckpt_path, calibration, error_model, cfg.output)
+    log.info("Calibrated checkpoint: %s (export it again for the ONNX model)", output)
+    return output

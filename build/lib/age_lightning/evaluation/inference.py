@@ -1,0 +1,66 @@
+"""Loading a trained checkpoint and predicting ages, for evaluate.py and predict."""
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from rich.progress import track
+from torch.utils.data import DataLoader
+
+from age_lightning.calibration import Calibration
+from age_lightning.errors import UserError
+from age_lightning.model.module import AgeRegressor
+from age_lightning.shares import ErrorModel
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def load_checkpoint(path: str, device: str = "auto") -> tuple[AgeRegressor, dict]:
+    """The model (eval mode, on `device`) and the data settings it was trained with.
+
+    The backbone is rebuilt without pretrained weights: the checkpoint holds all of them.
+    """
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint {path} does not exist (ckpt_path=...)")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise UserError(f"{path} is not a checkpoint this project can read: {str(error)[:300]}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise UserError(f"{path} is not a Lightning checkpoint written by train.py")
+    hparams = {**checkpoint["hyper_parameters"], "weights": None, "weights_path": None, "compile": False}
+    try:
+        model = AgeRegressor(**hparams)
+        model.load_state_dict(checkpoint["state_dict"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise UserError(f"{path} does not match this project's model (was it trained with another config or "
+                        f"version?): {str(error)[:300]}") from None
+    model.calibration = Calibration.from_dict(checkpoint.get("calibration"))
+    model.error_model = ErrorModel.from_dict(checkpoint.get("error_model"))
+    return model.eval().to(resolve_device(device)), dict(checkpoint.get("datamodule_hyper_parameters", {}))
+
+
+@torch.inference_mode()
+def predict_ages(model: AgeRegressor, loader: DataLoader, prepare: Callable[[torch.Tensor], torch.Tensor],
+                 tta: bool = False, description: str = "Predicting") -> tuple[np.ndarray, np.ndarray | None]:
+    """Predicted ages (years) for every batch of `loader` (batches are images or (images, ...) tuples), and their
+    scales (years; None for a point head).
+
+    prepare: the batch transform on the device (e.g. AgeDataModule.eval_batch on uint8 squares).
+    tta: also predict on horizontally flipped images and average the two.
+    """
+    ages, scales = [], []
+    for batch in track(loader, description=description, total=len(loader)):
+        images = prepare((batch[0] if isinstance(batch, (tuple, list)) else batch).to(model.device))
+        outputs = [model.predict(images)] + ([model.predict(images.flip(-1))] if tta else [])
+        ages.append(sum(age for age, _ in outputs).float().cpu() / len(outputs))
+        if model.uncertain:
+            scales.append(sum(scale for _, scale in outputs).float().cpu() / len(outputs))
+    if not ages:
+        return np.zeros(0, dtype=np.float32), (np.zeros(0, dtype=np.float32) if model.uncertain else None)
+    return torch.cat(ages).numpy(), (torch.cat(scales).numpy() if model.uncertain else None)

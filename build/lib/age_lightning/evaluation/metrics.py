@@ -1,0 +1,203 @@
+"""Evaluation metrics a store can act on: errors in years, per age band, the alcohol age check and, for an
+uncertain model, its calibrated intervals and the two ID rules side by side.
+
+All functions take real and predicted ages (years) and return JSON-safe values: a share that cannot be
+measured (no people in the group) is None, never NaN.
+"""
+
+import numpy as np
+from scipy.stats import binomtest
+
+from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
+from age_lightning.calibration import Calibration
+from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
+
+CONFIDENCE = 0.95
+THRESHOLD_SEARCH = np.arange(LEGAL_AGE, 61)  # candidate ID-check thresholds, years
+
+
+def regression_metrics(real, predicted) -> dict:
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    error = predicted - real
+    if len(real) == 0:
+        return {"n": 0, "mae": None, "rmse": None, "median_abs_error": None, "within_5": None, "bias": None}
+    return {"n": int(len(real)), "mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error ** 2).mean())),
+            "median_abs_error": float(np.median(np.abs(error))), "within_5": float((np.abs(error) <= 5).mean()),
+            "bias": float(error.mean())}
+
+
+def band_metrics(real, predicted) -> dict:
+    """{band: {n, mae, bias}} over AGE_BANDS; bias > 0 means the model guesses too old."""
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    bands = np.asarray(age_band(real))
+    result = {}
+    for band in AGE_BANDS:
+        chosen = bands == band
+        metrics = regression_metrics(real[chosen], predicted[chosen])
+        result[band] = {"n": metrics["n"], "mae": metrics["mae"], "bias": metrics["bias"]}
+    return result
+
+
+def rate(count: int, n: int, confidence: float = CONFIDENCE) -> dict:
+    """count out of n, with the exact (Clopper-Pearson) two-sided interval's upper end."""
+    if n == 0:
+        return {"count": 0, "n": 0, "share": None, "upper": None}
+    upper = binomtest(int(count), int(n)).proportion_ci(confidence_level=confidence, method="exact").high
+    return {"count": int(count), "n": int(n), "share": count / n, "upper": float(upper)}
+
+
+def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
+    """How an "ask for ID when the predicted age is under `threshold`" policy would work on this set.
+
+    - minors_pass_through: minors (real age < 18) predicted >= threshold, i.e. not asked for ID;
+    - teens_pass_through: the same for 13-17 year olds;
+    - adult_friction: adults aged 25+ who would be asked for ID;
+    - young_adults_asked: 18-24 year olds asked for ID (expected and fine under Challenge 25);
+    - threshold_for_target: the smallest threshold whose minors' pass-through upper bound is <= target.
+    """
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    minors = real < LEGAL_AGE
+    if not minors.any():
+        return {"measurable": False, "reason": "not measurable: no minors in this set", "threshold": threshold}
+    return {"measurable": True, "threshold": threshold, "confidence": CONFIDENCE,
+            **rule_outcomes(real, predicted < threshold),
+            "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target)}
+
+
+def rule_outcomes(real, asked) -> dict:
+    """Whom an ID rule lets through (minors, 13-17) and whom it asks (18-24, adults 25+: friction)."""
+    real, asked = np.asarray(real, float), np.asarray(asked, bool)
+    minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
+    teens = np.asarray(age_band(real)) == TEEN_BAND
+    young_adults = (real >= LEGAL_AGE) & ~adults
+    return {"minors_pass_through": rate(int((~asked[minors]).sum()), int(minors.sum())),
+            "teens_pass_through": rate(int((~asked[teens]).sum()), int(teens.sum())),
+            "adult_friction": rate(int(asked[adults].sum()), int(adults.sum())),
+            "young_adults_asked": rate(int(asked[young_adults].sum()), int(young_adults.sum()))}
+
+
+def interval_metrics(real, low, high) -> dict:
+    """How often true ages fall inside / below / above the intervals, overall and per age band."""
+    real, low, high = (np.asarray(a, float) for a in (real, low, high))
+
+    def summary(chosen):
+        if not chosen.any():
+            return {"n": 0, "coverage": None, "below": None, "above": None, "mean_width": None}
+        r, lo, hi = real[chosen], low[chosen], high[chosen]
+        return {"n": int(chosen.sum()), "coverage": float(((r >= lo) & (r <= hi)).mean()),
+                "below": float((r < lo).mean()), "above": float((r > hi).mean()), "mean_width": float((hi - lo).mean())}
+
+    bands = np.asarray(age_band(real))
+    return {**summary(np.ones(len(real), bool)), "bands": {band: summary(bands == band) for band in AGE_BANDS}}
+
+
+def pass_scores(predicted, scale) -> dict[str, np.ndarray]:
+    """What each ID rule ranks buyers by (a buyer passes when the score is above the rule's cut)."""
+    predicted = np.asarray(predicted, float)
+    return {"point": predicted, "interval": (predicted - LEGAL_AGE) / np.asarray(scale, float)}
+
+
+def tradeoff_curve(real, score, points: int = 1001) -> dict:
+    """Minors' pass-through and adult 25+ friction of "pass when score > cut" over cuts spanning the scores
+    (every score as a cut up to `points` of them, else evenly spaced quantiles)."""
+    real, score = np.asarray(real, float), np.asarray(score, float)
+    cuts = np.unique(score)
+    if len(cuts) > points:
+        cuts = np.unique(np.quantile(score, np.linspace(0, 1, points)))
+    minors, adults = score[real < LEGAL_AGE], score[real >= ID_CHECK_AGE]
+    return {"minors_pass_through": [float((minors > c).mean()) for c in cuts],
+            "adult_friction": [float((adults <= c).mean()) for c in cuts]}
+
+
+def friction_at_pass_through(real, score, target: float) -> dict:
+    """The least adult friction of any cut that lets at most `target` of this set's minors through (an oracle
+    setting, chosen on the set itself: for comparing rules on equal terms, not for deployment)."""
+    real, score = np.asarray(real, float), np.asarray(score, float)
+    minors = np.sort(score[real < LEGAL_AGE])[::-1]
+    if len(minors) == 0:
+        return {"target": target, "cut": None}
+    cut = float(minors[min(int(np.floor(target * len(minors))), len(minors) - 1)])
+    return {"target": target, "cut": cut, **rule_outcomes(real, score <= cut)}
+
+
+def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dict:
+    """Calibrated intervals and both ID rules: as calibrated, and at equal minors' pass-through on this set."""
+    low, high = calibration.bounds(predicted, scale)
+    scores = pass_scores(predicted, scale)
+    return {"calibration": calibration.to_dict(), "nominal_coverage": 1 - 2 * calibration.alpha,
+            "intervals": interval_metrics(real, low, high),
+            "calibrated_rules": {
+                "interval": {"setting": calibration.margin,
+                             **rule_outcomes(real, calibration.asks_for_id(predicted, scale))},
+                "point": {"setting": calibration.point_threshold,
+                          **rule_outcomes(real, np.asarray(predicted) <= calibration.point_threshold)}},
+            "at_equal_pass_through": {rule: friction_at_pass_through(real, score, calibration.max_pass)
+                                      for rule, score in scores.items()}}
+
+
+def evaluation_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01, scale=None,
+                       calibration: Calibration | None = None) -> dict:
+    metrics = {**regression_metrics(real, predicted), "bands": band_metrics(real, predicted),
+               "age_check": age_check_metrics(real, predicted, threshold, target)}
+    if scale is not None and calibration is not None:
+        metrics["uncertainty"] = uncertainty_metrics(real, predicted, scale, calibration)
+    return metrics
+
+
+def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
+    """Minors' pass-through (share and upper bound) and adult friction at each threshold, for plotting."""
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+    minors, adults = predicted[real < LEGAL_AGE], predicted[real >= ID_CHECK_AGE]
+    passing = [_not_asked(minors, t) for t in thresholds]
+    return {"threshold": [float(t) for t in thresholds],
+            "minors_pass_through": [p["share"] for p in passing], "minors_upper": [p["upper"] for p in passing],
+            "adult_friction": [_asked(adults, t)["share"] for t in thresholds]}
+
+
+def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
+    """The numeric leaves of `evaluation_metrics` as {"prefix/a/b": value}, e.g. for TensorBoard."""
+    scalars = {}
+    for key, value in metrics.items():
+        name = f"{prefix}/{key}"
+        if isinstance(value, dict):
+            scalars.update(flat_scalars(value, name))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            scalars[name] = float(value)
+    return scalars
+
+
+def _not_asked(predicted: np.ndarray, threshold: float) -> dict:
+    return rate(int((predicted >= threshold).sum()), len(predicted))
+
+
+def _asked(predicted: np.ndarray, threshold: float) -> dict:
+    return rate(int((predicted < threshold).sum()), len(predicted))
+
+
+def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float) -> dict:
+    """Smallest threshold (predicted ages of minors and of adults 25+) meeting the pass-through target."""
+    for t in THRESHOLD_SEARCH:
+        passing = _not_asked(minors, t)
+        if passing["upper"] <= target:
+            return {"target": target, "threshold": float(t), "minors_upper": passing["upper"],
+                    "adult_friction": _asked(adults, t)}
+    best_possible = rate(0, len(minors))["upper"]
+    reason = (f"not reachable: with {len(minors)} minors the {CONFIDENCE:.0%} upper bound is at least "
+              f"{best_possible:.3f} even if none passes" if best_possible > target else
+              f"not reached for thresholds up to {THRESHOLD_SEARCH[-1]}")
+    return {"target": target, "threshold": None, "reason": reason}
+
+
+def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:
+    """The set's true age-band shares, the counted ones and the corrected ones (with intervals): whether each
+    interval covers the truth, and how far (total variation) counted and corrected shares are from it."""
+    real = np.asarray(real, float)
+    truth = np.bincount(band_index(real), minlength=len(BANDS)) / len(real)
+    result = estimate_shares(error_model, predicted, scale)
+    corrected = result.to_dict()["corrected"]
+    return {"method": result.method, "level": result.level, "photos": result.photos, "note": result.note,
+            "error_model_photos": error_model.photos, "true": dict(zip(BANDS, truth.round(4).tolist())),
+            "naive": result.to_dict()["naive"], "corrected": corrected,
+            "covered": {b: bool(corrected[b]["low"] <= t <= corrected[b]["high"]) for b, t in zip(BANDS, truth)},
+            "tv_naive": round(total_variation(result.naive, truth), 4),
+            "tv_corrected": round(total_variation(result.share, truth), 4)}

@@ -1,0 +1,138 @@
+"""Exporting a checkpoint for deployment (the command is export.py).
+
+Writes model.onnx (dynamic batch; input: normalized images; outputs: age in years, de-normalized and clamped
+inside the graph, and for an uncertain head age_scale in years) and model.json with what a runtime needs (see
+`metadata`, including the calibration that turns age and scale into bounds and the ID rule). With `int8=true
+calibration_dir=<photos>` also model_int8.onnx/.json: a static int8 copy calibrated on those photos.
+"""
+
+import hashlib
+import json
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import age_lightning
+from age_lightning.ages import ID_CHECK_AGE, MAX_AGE, MIN_AGE
+from age_lightning.calibration import default_rule
+from age_lightning.deploy.predict_files import PhotoPreparer, input_files
+from age_lightning.errors import UserError
+from age_lightning.evaluation.inference import load_checkpoint
+from age_lightning.faces import FacePolicy
+from age_lightning.images import load_rgb
+from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, square_side
+
+log = logging.getLogger(__name__)
+
+class AgeInYears(torch.nn.Module):
+    """The graph to export: images -> clamped age in years (and its scale in years, for an uncertain head)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor):
+        age, scale = self.model.predict(image)
+        return age if scale is None else (age, scale)
+
+
+def output_names(model) -> list[str]:
+    return ["age", "age_scale"] if model.uncertain else ["age"]
+
+
+def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict:
+    image_size = int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE))
+    config = {"model": dict(model.hparams), "data": trained_data}
+    config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {
+        "format": "onnx", "model_file": model_file, "model_version": age_lightning.__version__,
+        "training_config_hash": config_hash, "checkpoint": str(ckpt_path),
+        "input": {"name": "image", "layout": "NCHW", "dtype": "float32", "size": image_size,
+                  "resize_shorter_side": square_side(image_size), "crop": "center",
+                  "interpolation": "bilinear", "scale": 1 / 255, "mean": list(IMAGENET_MEAN),
+                  "std": list(IMAGENET_STD), "preprocessing": "age_lightning.preprocess.preprocess"},
+        "output": {"name": "age", "unit": "years", "clamp": [MIN_AGE, MAX_AGE],
+                   "scale": "age_scale" if model.uncertain else None, "head": model.hparams.get("head", "point")},
+        "target_denormalization": {"age_mean": float(model.age_mean), "age_std": float(model.age_std),
+                                   "applied_in_graph": True},
+        "faces": FacePolicy.from_dict(trained_data.get("faces")).to_dict(),
+        "id_check_age": float(model.hparams.get("id_check_age", ID_CHECK_AGE)),
+        "calibration": model.calibration.to_dict() if model.calibration else None,
+        "error_model": model.error_model.to_dict() if model.error_model else None,
+        "id_rule": default_rule(model.calibration),
+    }
+
+
+def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
+    """Checkpoint -> output_dir/model.onnx + model.json."""
+    model, trained_data = load_checkpoint(ckpt_path, device="cpu")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / "model.onnx"
+    try:
+        export_model(model, int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE)), path, opset)
+    except Exception as error:
+        raise UserError(f"could not export {ckpt_path} to ONNX: {str(error)[:500]}") from error
+    path.with_suffix(".json").write_text(json.dumps(metadata(model, trained_data, ckpt_path, path.name), indent=2))
+    return path
+
+
+def export_model(model, image_size: int, path: Path, opset: int = 18) -> None:
+    """The model's images -> years graph as ONNX with a dynamic batch dimension."""
+    example = torch.zeros(2, 3, image_size, image_size)
+    torch.onnx.export(AgeInYears(model.float()).eval(), (example,), str(path), input_names=["image"],
+                      output_names=output_names(model), dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
+                      opset_version=opset, dynamo=True, external_data=False, verbose=False)
+
+
+def calibration_images(folder: str | Path, image_size: int, count: int,
+                       faces: FacePolicy = FacePolicy()) -> list[np.ndarray]:
+    """Up to `count` photos spread evenly over a folder, prepared as the predictors do (face step included;
+    photos without a face are left out)."""
+    files = [f for f in input_files(folder) if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    if not files:
+        raise UserError(f"calibration_dir {folder} holds no .jpg/.jpeg/.png photos")
+    chosen = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
+    prepare = PhotoPreparer(image_size, faces)
+    arrays = [prepare(load_rgb(f))[0] for f in chosen]
+    return [a for a in arrays if a is not None]
+
+
+def quantize_int8(model_path: Path, calibration: list[np.ndarray], output: Path) -> Path:
+    """Static int8 copy of an exported model: QDQ format, per-channel int8 weights, uint8 activations whose
+    ranges are calibrated on `calibration` (preprocessed photos like the ones it will see). Writes its .json.
+
+    The first convolution stays fp32: quantizing it (its input is the normalized image) cost 2.8 years of mean
+    difference on real photos, against 0.5 without it, for little speed (docs/benchmarks.md). So does the tail
+    after the head's matrix product (de-normalization, clamp, the scale's exp): a few scalar operations per photo,
+    whose outputs are the graph's outputs.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Photos(CalibrationDataReader):
+        def __init__(self):
+            self.images = iter(calibration)
+
+        def get_next(self):
+            image = next(self.images, None)
+            return None if image is None else {"image": image[None]}
+
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = Path(folder) / "prepared.onnx"
+        quant_pre_process(str(model_path), str(prepared))
+        nodes = onnx.load(str(prepared)).graph.node
+        first_conv = next(node.name for node in nodes if node.op_type == "Conv")
+        head = max(i for i, node in enumerate(nodes) if node.op_type in ("Gemm", "MatMul"))
+        quantize_static(str(prepared), str(output), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=[first_conv, *(node.name for node in nodes[head + 1:])])
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    kind = "static int8 (QDQ, per-channel weights; first conv and output tail fp32)"
+    meta.update(model_file=output.name, quantization={"type": kind,
+                                                      "calibration_photos": len(calibration)})
+    output.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    return output

@@ -1,0 +1,65 @@
+"""The training task: fit the model on the data, then test the best checkpoint (train.py is its command)."""
+
+import logging
+import time
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from age_lightning.calibration import CalibrationError
+from age_lightning.evaluation.calibrate import fit_calibration, write_calibration
+from age_lightning.evaluation.inference import load_checkpoint
+from age_lightning.evaluation.report import console_summary
+from age_lightning.hydra_utils import instantiate_dict, log_hyperparameters, resolve_checkpoint, write_run_summary
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict:
+    """Fit, then test the best checkpoint; returns the final metrics (also written to run_summary.json)."""
+    started = time.time()
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    model = hydra.utils.instantiate(cfg.model)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.get("callbacks")),
+                                      logger=instantiate_dict(cfg.get("logger")))
+    log_hyperparameters(cfg, trainer)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), f"{cfg.paths.log_dir}/{cfg.task_name}")
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
+    metrics["val/baseline_mae"] = datamodule.baseline_mae("val")
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best and len(datamodule.tables["calibration"]):
+        if trainer.is_global_zero:
+            calibrate_checkpoint(best, datamodule, cfg.calibration)
+        trainer.strategy.barrier()  # the other processes test the calibrated checkpoint
+    if cfg.get("test") and len(datamodule.tables["test"]):
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        metrics.update(results[0] if results else {})
+        metrics["test/baseline_mae"] = datamodule.baseline_mae("test")
+        if trainer.is_global_zero:
+            print(console_summary(metrics))
+    summary = {"status": "completed", "metrics": metrics, "best_checkpoint": best, "epochs": trainer.current_epoch,
+               "wall_time_s": round(time.time() - started, 1)}
+    if trainer.is_global_zero:
+        write_run_summary(cfg.paths.output_dir, summary)
+    log.info("Best checkpoint: %s", best)
+    log.info("Best val MAE %.2f years (predict-the-mean baseline %.2f)%s", metrics.get("val/mae_best", float("nan")),
+             metrics["val/baseline_mae"], f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "")
+    return summary
+
+
+
+def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> None:
+    """Fit the error model (any head) and the uncertain head's calibration on the calibration split and store them
+    in the checkpoint. Too few photos for the bound asked for is a warning here (the model is still worth keeping):
+    recalibrate.py can calibrate it later on other photos."""
+    model, _ = load_checkpoint(ckpt_path)
+    try:
+        calibration, error_model = fit_calibration(model, datamodule, "calibration", settings)
+    except CalibrationError as error:
+        log.warning("Not calibrated: %s", error)
+        return
+    write_calibration(ckpt_path, calibration, error_model)
