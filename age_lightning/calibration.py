@@ -175,8 +175,7 @@ class Calibration:
         return np.clip(np.asarray(predicted, float) - self.margin * np.asarray(scale, float), MIN_AGE, MAX_AGE)
 
     def asks_for_id(self, predicted, scale) -> np.ndarray:
-        """The interval rule: ask unless the ID lower bound is above LEGAL_AGE."""
-        return ~(self.id_lower_bound(predicted, scale) > LEGAL_AGE)
+        return interval_asks(predicted, scale, self.margin)
 
 
 def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: str) -> tuple[dict, dict]:
@@ -198,11 +197,14 @@ def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: s
     return fits, skipped
 
 
+def interval_asks(predicted, scale, margin: float) -> np.ndarray:
+    """The interval rule: ask unless the ID lower bound, age - margin x scale, is above LEGAL_AGE."""
+    return ~(np.asarray(predicted, float) - margin * np.asarray(scale, float) > LEGAL_AGE)
+
+
 def _asked_share(predicted, scale, margin: float, adults) -> float | None:
     """Share of the adults asked for ID by the interval rule at `margin` (the friction it costs)."""
-    if not adults.any():
-        return None
-    return float(np.mean(~(predicted[adults] - margin * scale[adults] > LEGAL_AGE)))
+    return float(np.mean(interval_asks(predicted[adults], scale[adults], margin))) if adults.any() else None
 
 
 def default_rule(calibration: Calibration | None) -> str:

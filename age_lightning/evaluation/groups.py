@@ -88,7 +88,8 @@ def audit(table: pd.DataFrame, columns: list[str], threshold: float = ID_CHECK_A
     return result
 
 
-def _outcomes(metrics: dict, rule: str) -> dict:
+def outcomes(metrics: dict, rule: str) -> dict:
+    """A group's minors passing and adults asked under the audited rule."""
     return metrics["challenge25"] if rule == "challenge25" else metrics["rules"][rule]
 
 
@@ -96,7 +97,7 @@ def disparity(values: dict, rule: str, needed: int) -> dict:
     """Worst and best group for minors' pass-through (groups with enough minors) and for adult friction (groups
     with at least MIN_ADULTS adults 25+), their ratio, and the MAE gap; groups too small are listed."""
     def extremes(key: str, eligible: dict) -> dict | None:
-        shares = {v: _outcomes(m, rule)[key]["share"] for v, m in eligible.items()}
+        shares = {v: outcomes(m, rule)[key]["share"] for v, m in eligible.items()}
         if len(shares) < 2:
             return None
         worst, best = max(shares, key=shares.get), min(shares, key=shares.get)
@@ -105,7 +106,7 @@ def disparity(values: dict, rule: str, needed: int) -> dict:
                 "ratio": ratio}
 
     with_minors = {v: m for v, m in values.items() if m["enough_minors"]}
-    with_adults = {v: m for v, m in values.items() if _outcomes(m, rule)["adult_friction"]["n"] >= MIN_ADULTS}
+    with_adults = {v: m for v, m in values.items() if outcomes(m, rule)["adult_friction"]["n"] >= MIN_ADULTS}
     maes = {v: m["mae"] for v, m in values.items() if m["n"] >= MIN_ADULTS}
     return {"minors_pass_through": extremes("minors_pass_through", with_minors),
             "adult_friction": extremes("adult_friction", with_adults),
@@ -119,10 +120,10 @@ def flat_group_scalars(groups: dict, prefix: str) -> dict[str, float]:
     scalars = {}
     for column, audit_ in groups.items():
         for value, m in audit_["values"].items():
-            outcomes = _outcomes(m, audit_["rule"])
+            found = outcomes(m, audit_["rule"])
             base = f"{prefix}/groups/{column}/{value}"
-            for name, number in (("mae", m["mae"]), ("minors_pass_through", outcomes["minors_pass_through"]["share"]),
-                                 ("adult_friction", outcomes["adult_friction"]["share"])):
+            for name, number in (("mae", m["mae"]), ("minors_pass_through", found["minors_pass_through"]["share"]),
+                                 ("adult_friction", found["adult_friction"]["share"])):
                 if number is not None:
                     scalars[f"{base}/{name}"] = float(number)
     return scalars

@@ -194,10 +194,9 @@ def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:
     real = np.asarray(real, float)
     truth = np.bincount(band_index(real), minlength=len(BANDS)) / len(real)
     result = estimate_shares(error_model, predicted, scale)
-    corrected = result.to_dict()["corrected"]
-    return {"method": result.method, "level": result.level, "photos": result.photos, "note": result.note,
-            "error_model_photos": error_model.photos, "true": dict(zip(BANDS, truth.round(4).tolist())),
-            "naive": result.to_dict()["naive"], "corrected": corrected,
+    found = result.to_dict()
+    corrected = found["corrected"]
+    return {**found, "error_model_photos": error_model.photos, "true": dict(zip(BANDS, truth.round(4).tolist())),
             "covered": {b: bool(corrected[b]["low"] <= t <= corrected[b]["high"]) for b, t in zip(BANDS, truth)},
             "tv_naive": round(total_variation(result.naive, truth), 4),
             "tv_corrected": round(total_variation(result.share, truth), 4)}

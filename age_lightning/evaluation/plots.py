@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from age_lightning.ages import LEGAL_AGE  # noqa: E402
+from age_lightning.evaluation import groups  # noqa: E402
 
 
 def save(figure: plt.Figure, path) -> None:
@@ -162,7 +163,7 @@ def group_audit(column: str, found: dict) -> plt.Figure:
     """Per group value: MAE, minors not asked and adults 25+ asked for ID (with exact upper bounds)."""
     names = list(found["values"])
     rule = found["rule"]
-    outcomes = [g["challenge25"] if rule == "challenge25" else g["rules"][rule] for g in found["values"].values()]
+    outcomes = [groups.outcomes(g, rule) for g in found["values"].values()]
     figure, axes = plt.subplots(1, 3, figsize=(4 + 1.2 * len(names), 3.6))
     x = np.arange(len(names))
     axes[0].bar(x, [g["mae"] for g in found["values"].values()], color="tab:gray")

@@ -8,7 +8,7 @@ import pandas as pd
 from age_lightning.ages import AGE_BANDS, LEGAL_AGE
 from age_lightning.calibration import Calibration
 from age_lightning.evaluation import plots
-from age_lightning.evaluation.groups import audit
+from age_lightning.evaluation.groups import audit, outcomes
 from age_lightning.evaluation.metrics import (
     age_check_curve,
     evaluation_metrics,
@@ -119,8 +119,8 @@ def _groups_section(groups: dict | None) -> list[str]:
                   "| group | photos | MAE | bias | within ±5 | minors not asked (upper) | adults 25+ asked (upper) "
                   "| interval coverage |", "|---|---|---|---|---|---|---|---|"]
         for value, g in found["values"].items():
-            outcomes = g["challenge25"] if rule == "challenge25" else g["rules"][rule]
-            passing, friction = outcomes["minors_pass_through"], outcomes["adult_friction"]
+            found_outcomes = outcomes(g, rule)
+            passing, friction = found_outcomes["minors_pass_through"], found_outcomes["adult_friction"]
             minors = (f"{passing['count']} of {passing['n']} ({_pct(passing['share'])}, ≤ {_pct(passing['upper'])})"
                       if g["enough_minors"] else f"too few minors ({g['minors']}; {found['minors_needed']} needed)")
             lines.append(f"| {value} | {g['n']} | {_num(g['mae'])} | {_num(g['bias'], signed=True)} | "
