@@ -214,6 +214,7 @@ EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
     ("no content type", ASTRONAUT.read_bytes(), None, 415, "content type"),
     ("multipart without a file", b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n",
      "multipart/form-data; boundary=x", 400, "no file"),
+    ("multipart without a boundary", b"--x\r\n\r\n", "multipart/form-data", 400, "malformed multipart"),
 ])
 def test_bad_input_gets_a_one_line_4xx_and_the_server_keeps_serving(server, name, body, content_type, status,
                                                                    message):
