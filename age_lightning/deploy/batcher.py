@@ -64,9 +64,7 @@ class Batcher:
             try:
                 await self._answer(waiting)
             except Exception as error:
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(error)
+                _fail(waiting, error)
                 raise
 
     async def _answer(self, waiting: list) -> None:
@@ -80,9 +78,7 @@ class Batcher:
             try:
                 age, scale = await asyncio.get_running_loop().run_in_executor(self.executor, self.model, chunk)
             except Exception as error:  # noqa: BLE001 - a model error goes to these requests; the loop goes on
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(error)
+                _fail(waiting, error)
                 return
             ages.append(age)
             scales.append(scale)
@@ -94,3 +90,10 @@ class Batcher:
             if not future.done():
                 future.set_result((ages[start:end], None if scales is None else scales[start:end]))
             start = end
+
+
+def _fail(waiting: list, error: BaseException) -> None:
+    """Hand `error` to every waiting request that has no answer yet."""
+    for _, future in waiting:
+        if not future.done():
+            future.set_exception(error)

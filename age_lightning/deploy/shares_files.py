@@ -2,6 +2,7 @@
 a CSV and a markdown table. Needs no torch and no pandas."""
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -16,8 +17,6 @@ EMPTY_GROUP = "(empty)"
 
 def read_error_model(model_json: str | Path) -> ErrorModel:
     """The error model in an exported model.json (a clear error when it is missing)."""
-    import json
-
     path = Path(model_json)
     try:
         metadata = json.loads(path.read_text())

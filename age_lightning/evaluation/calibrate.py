@@ -24,12 +24,8 @@ def calibration_groups(datamodule, split: str, columns: list[str]):
     """One label per photo of the split joining its `columns` values (e.g. "utkface/white"), or None."""
     if not columns:
         return None
-    rows = datamodule.table(split)
-    values = rows[["source"]].copy() if "source" in columns else rows[[]].copy()
-    labels = [c for c in columns if c != "source"]
-    if labels:
-        values[labels] = group_columns(datamodule, rows, labels).to_numpy()
-    return values[list(columns)].astype(str).agg("/".join, axis=1).to_numpy()
+    values = group_columns(datamodule, datamodule.table(split), list(columns))
+    return values.astype(str).agg("/".join, axis=1).to_numpy()
 
 
 def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple:

@@ -42,9 +42,8 @@ def evaluate(cfg: DictConfig) -> dict:
     if scale is not None:
         table["scale"] = scale
     groups = list(cfg.get("groups") or []) + (["source"] if table["source"].nunique() > 1 else [])
-    extra = [c for c in groups if c != "source"]
-    if extra:
-        table[extra] = group_columns(datamodule, rows, extra).to_numpy()
+    if groups:
+        table[groups] = group_columns(datamodule, rows, groups).to_numpy()
     problems = [p for found in datamodule.problems.values() for p in found]
     no_face = sum(p.reason == NO_FACE for p in problems)
     context = {"checkpoint": str(cfg.ckpt_path), "data_root": str(cfg.data.root), "split": cfg.split, "tta": cfg.tta,

@@ -27,20 +27,26 @@ SOURCE = "source"
 
 
 def group_columns(datamodule, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The named labels.csv columns for `rows` (a datamodule table: source, line), an empty value as "unknown".
-    A folder whose labels.csv lacks a column is a DatasetError naming the column and the file."""
+    """The named group columns for `rows` (a datamodule table: source, line): `source` is the folder, any other
+    is read from that folder's labels.csv, an empty value as "unknown". A folder whose labels.csv lacks a column
+    is a DatasetError naming the column and the file."""
     values = pd.DataFrame(index=rows.index, columns=columns, dtype=object)
+    if SOURCE in columns:
+        values[SOURCE] = rows[SOURCE]
+    labelled = [c for c in columns if c != SOURCE]
+    if not labelled:
+        return values
     for source, spec in zip(datamodule.sources, datamodule.specs):
         labels = pd.read_csv(spec.labels_path, sep=spec.sep, dtype=str, keep_default_na=False,
                              encoding="utf-8-sig", skipinitialspace=True)
         labels.columns = [str(c).strip() for c in labels.columns]
-        missing = [c for c in columns if c not in labels.columns]
+        missing = [c for c in labelled if c not in labels.columns]
         if missing:
             raise DatasetError(f"groups={columns}: {spec.labels_path} has no column(s) {missing}; it has "
                                f"{list(labels.columns)}")
         chosen = rows[SOURCE] == source
-        found = labels.iloc[rows.loc[chosen, "line"].to_numpy() - 2][columns]
-        values.loc[chosen, columns] = found.apply(lambda c: c.str.strip().replace("", UNKNOWN)).to_numpy()
+        found = labels.iloc[rows.loc[chosen, "line"].to_numpy() - 2][labelled]
+        values.loc[chosen, labelled] = found.apply(lambda c: c.str.strip().replace("", UNKNOWN)).to_numpy()
     return values
 
 
