@@ -8,7 +8,8 @@ The task modules are imported inside each command, so `age-train --help` does no
 import hydra
 from omegaconf import DictConfig
 
-from age_lightning.hydra_utils import exit_on_user_error, register_resolvers
+from age_lightning.tasks.resolvers import register_resolvers
+from age_lightning.tasks.runs import exit_on_user_error
 
 register_resolvers()  # before Hydra composes any config: ${launch_dir:}, ${best_precision:...}, ...
 CONF = "conf"  # relative to this file: age_lightning/conf
@@ -18,7 +19,7 @@ CONF = "conf"  # relative to this file: age_lightning/conf
 @exit_on_user_error
 def train(cfg: DictConfig) -> float | None:
     """Train, calibrate and test (`age-train [experiment=...] [group=option] [key=value ...]`)."""
-    from age_lightning.model.training import train as run
+    from age_lightning.tasks.train import train as run
 
     return run(cfg)["metrics"].get("val/mae_best")  # the value a hyperparameter sweeper minimizes
 
@@ -27,7 +28,7 @@ def train(cfg: DictConfig) -> float | None:
 @exit_on_user_error
 def evaluate(cfg: DictConfig) -> None:
     """A checkpoint on a labeled folder -> report (`age-evaluate ckpt_path=... data.root=...`)."""
-    from age_lightning.evaluation.evaluate import evaluate as run
+    from age_lightning.tasks.evaluate import evaluate as run
 
     run(cfg)
 
@@ -36,7 +37,7 @@ def evaluate(cfg: DictConfig) -> None:
 @exit_on_user_error
 def recalibrate(cfg: DictConfig) -> None:
     """Refit the calibration and error model on labeled photos (`age-recalibrate ckpt_path=... data.root=...`)."""
-    from age_lightning.evaluation.calibrate import recalibrate as run
+    from age_lightning.tasks.calibrate import recalibrate as run
 
     run(cfg)
 
@@ -45,7 +46,7 @@ def recalibrate(cfg: DictConfig) -> None:
 @exit_on_user_error
 def predict(cfg: DictConfig) -> None:
     """A checkpoint's ages for new photos (`age-predict ckpt_path=... input=PATH`)."""
-    from age_lightning.tasks import predict as run
+    from age_lightning.tasks.predict import predict as run
 
     run(cfg)
 
@@ -54,7 +55,7 @@ def predict(cfg: DictConfig) -> None:
 @exit_on_user_error
 def export(cfg: DictConfig) -> None:
     """ONNX (and int8) for the till (`age-export ckpt_path=... output_dir=deploy/`)."""
-    from age_lightning.tasks import export as run
+    from age_lightning.tasks.export import export as run
 
     run(cfg)
 
@@ -63,7 +64,7 @@ def export(cfg: DictConfig) -> None:
 @exit_on_user_error
 def eda(cfg: DictConfig) -> None:
     """A first look at a labeled folder (`age-eda data.root=...`)."""
-    from age_lightning.tasks import eda as run
+    from age_lightning.tasks.eda import eda as run
 
     run(cfg)
 
@@ -72,6 +73,6 @@ def eda(cfg: DictConfig) -> None:
 @exit_on_user_error
 def sweep_summary(cfg: DictConfig) -> None:
     """Rebuild a multirun's summary (`age-sweep-summary sweep_dir=...`)."""
-    from age_lightning.tasks import sweep_summary as run
+    from age_lightning.tasks.sweeps import sweep_summary as run
 
     run(cfg)

@@ -1,7 +1,7 @@
-"""Evaluation preprocessing with numpy and Pillow only, for runtimes without torch (the ONNX predictor).
+"""The geometry and normalization of the network's input, with numpy and Pillow only (runtimes without torch).
 
-It is the one definition of what the network sees: the PyTorch pipeline's uint8 squares + `transforms.eval_batch`
-give the same arrays (tests/test_transforms.py checks it), and both predictors call `preprocess`.
+`input_spec.PhotoPreparer` turns photos into squares and inputs with these; the PyTorch pipeline's
+`transforms.eval_batch` on the same squares gives the same arrays (tests/test_transforms.py checks it).
 """
 
 import numpy as np
@@ -35,11 +35,10 @@ def center_offsets(size: tuple[int, int], crop: int) -> tuple[int, int]:
     return int(round((size[0] - crop) / 2.0)), int(round((size[1] - crop) / 2.0))
 
 
-def preprocess(image: Image.Image, image_size: int) -> np.ndarray:
-    """RGB PIL image -> float32 array (3, image_size, image_size), resized, center-cropped, normalized."""
-    image = resize_shorter_side(image, square_side(image_size))
-    left, top = center_offsets(image.size, image_size)
-    image = image.crop((left, top, left + image_size, top + image_size))
-    array = np.asarray(image, dtype=np.float32) / 255.0
-    array = (array - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+def normalize(square: np.ndarray, image_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> np.ndarray:
+    """uint8 (side, side, 3) square -> float32 (3, image_size, image_size): centre crop, scaled to [0, 1] and
+    normalized by mean and std (what `transforms.eval_batch` does to a batch of squares)."""
+    left, top = center_offsets((square.shape[1], square.shape[0]), image_size)
+    crop = np.asarray(square[top:top + image_size, left:left + image_size], dtype=np.float32) / 255.0
+    crop = (crop - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(crop.transpose(2, 0, 1))

@@ -26,12 +26,13 @@ import lightning as L
 import numpy as np
 import torch
 
-from age_lightning.deploy.predict_files import PhotoPreparer, input_files
-from age_lightning.evaluation.inference import load_checkpoint
+from age_lightning.deploy.predict_files import input_files
 from age_lightning.faces import FacePolicy
 from age_lightning.images import load_rgb
+from age_lightning.input_spec import InputSpec, PhotoPreparer
+from age_lightning.model.inference import load_checkpoint
 from age_lightning.model.module import AgeRegressor
-from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, preprocess
+from age_lightning.preprocess import DEFAULT_IMAGE_SIZE
 
 
 def model_and_size(ckpt: str | None, image_size: int):
@@ -44,7 +45,7 @@ def model_and_size(ckpt: str | None, image_size: int):
 def onnx_models(model, image_size: int, folder: Path, int8_calibration: list[np.ndarray] | None = None) -> dict:
     """The exported model under onnxruntime, and its static int8 copy when calibration images are given."""
     from age_lightning.deploy.onnx_model import OnnxAgeModel
-    from age_lightning.model.export import export_model, quantize_int8
+    from age_lightning.tasks.export import export_model, quantize_int8
 
     path = folder / "model.onnx"
     export_model(model, image_size, path)
@@ -58,13 +59,13 @@ def onnx_models(model, image_size: int, folder: Path, int8_calibration: list[np.
 
 def int8_calibration(args, size: int, scratch: Path) -> list[np.ndarray] | None:
     """Calibration images for --int8 (None without it): --calibration-dir, else --photos, else a generated photo."""
-    from age_lightning.model.export import calibration_images
+    from age_lightning.tasks.export import calibration_images
 
     if not args.int8:
         return None
     folder = args.calibration_dir or args.photos or _generated_photo(scratch).parent
     faces = FacePolicy(mode="align" if getattr(args, "faces", False) else "none")
-    return calibration_images(folder, size, args.calibration_photos, faces)
+    return calibration_images(folder, InputSpec(size, faces), args.calibration_photos)
 
 
 class _StepTimer(L.Callback):
@@ -118,7 +119,7 @@ def compute_bound(args, precision: str) -> float:
 
 
 def _device(args) -> torch.device:
-    from age_lightning.evaluation.inference import resolve_device
+    from age_lightning.model.inference import resolve_device
 
     return resolve_device({"gpu": "cuda", "auto": "auto"}.get(args.accelerator, args.accelerator))
 
@@ -188,7 +189,7 @@ def latency(args) -> None:
     def pytorch(images):
         return model.predict_age(torch.from_numpy(images)).numpy()
 
-    prepare = PhotoPreparer(size, FacePolicy(mode="align" if args.faces else "none"))
+    prepare = PhotoPreparer(InputSpec(size, FacePolicy(mode="align" if args.faces else "none")))
     backends = {"pytorch fp32": pytorch}
     with tempfile.TemporaryDirectory() as folder:
         if args.onnx:
@@ -201,7 +202,7 @@ def latency(args) -> None:
             for i in range(args.repeats + 5):
                 photo = photos[i % len(photos)] if photos else _generated_photo(Path(folder))
                 started = time.perf_counter()
-                image = prepare(load_rgb(photo, min_size=None if args.faces else size))[0]
+                image = prepare(load_rgb(photo, min_size=prepare.min_size))[0]
                 if image is not None:
                     predict(image[None])
                 if i >= 5:  # warm-up excluded
@@ -213,7 +214,8 @@ def latency(args) -> None:
 def parity(args) -> None:
     model, size = model_and_size(args.ckpt, args.image_size)
     files = input_files(args.photos)[: args.limit]
-    images = np.stack([preprocess(load_rgb(f, min_size=size), size) for f in files])
+    prepare = PhotoPreparer(InputSpec(size))
+    images = np.stack([prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in files])
     with torch.inference_mode():
         reference = np.concatenate([model.predict_age(torch.from_numpy(b)).numpy()
                                     for b in np.array_split(images, max(1, len(images) // 64))])

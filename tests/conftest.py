@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from PIL import Image
 
-from age_lightning.hydra_utils import register_resolvers
+from age_lightning.tasks.resolvers import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -81,7 +81,7 @@ def make_folder(tmp_path):
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> dict:
     """Train once on tiny generated data; returns the run summary (best_checkpoint, metrics) and data root."""
-    from age_lightning.model.training import train
+    from age_lightning.tasks.train import train
 
     tmp_path = tmp_path_factory.mktemp("tiny_run")
     summary = train(compose_config("train", tiny_train_overrides(tmp_path)))
@@ -93,7 +93,7 @@ def tiny_checkpoint(tmp_path_factory) -> dict:
 def tiny_uncertain_checkpoint(tmp_path_factory) -> dict:
     """Like tiny_checkpoint with a Laplace head, calibrated after training on a quarter of 160 generated images
     (levels loose enough for so few photos: an 80% interval, minors' pass-through capped at 25%)."""
-    from age_lightning.model.training import train
+    from age_lightning.tasks.train import train
 
     tmp_path = tmp_path_factory.mktemp("tiny_uncertain_run")
     overrides = tiny_train_overrides(tmp_path, "model.head=laplace", "data.demo.num_images=160",

@@ -11,7 +11,8 @@ from age_lightning.data import cache
 from age_lightning.data.datamodule import AgeDataModule
 from age_lightning.data.synthetic import ensure_synthetic_dataset
 from age_lightning.faces import FacePolicy
-from age_lightning.model.training import train
+from age_lightning.input_spec import InputSpec
+from age_lightning.tasks.train import train
 from conftest import compose_config, tiny_train_overrides
 
 NO_FACES = FacePolicy()
@@ -29,15 +30,15 @@ def make_photos(folder, sizes):
 
 def test_cache_is_built_once_reused_and_invalidated(tmp_path):
     paths = make_photos(tmp_path / "photos", [(50, 50), (80, 40), (30, 90)])
-    first, faces = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32, policy=NO_FACES)
+    first, faces = cache.load_or_build(paths, tmp_path / "cache", InputSpec(32, NO_FACES))
     assert faces is None and first.shape == (3, 37, 37, 3) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     stamp = os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns
-    again, _ = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32, policy=NO_FACES)
+    again, _ = cache.load_or_build(paths, tmp_path / "cache", InputSpec(32, NO_FACES))
     assert np.array_equal(first, again) and os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns == stamp
 
     Image.new("RGB", (50, 50), (255, 0, 0)).save(paths[0])  # a changed file gets a new cache entry
     os.utime(paths[0], ns=(stamp + 10**9, stamp + 10**9))
-    changed, _ = cache.load_or_build(paths, tmp_path / "cache", side=37, image_size=32, policy=NO_FACES)
+    changed, _ = cache.load_or_build(paths, tmp_path / "cache", InputSpec(32, NO_FACES))
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2 and changed[0, 0, 0].tolist() == [254, 0, 0]
     assert not list((tmp_path / "cache").glob("*.tmp"))
 

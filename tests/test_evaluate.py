@@ -7,13 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
-from age_lightning.calibration import IdCheck
-from age_lightning.deploy.predict_files import PhotoPreparer, predict_files, summary
+from age_lightning.deploy.predict_files import predict_files, summary
 from age_lightning.errors import UserError
-from age_lightning.evaluation.evaluate import evaluate
-from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.faces import FacePolicy
-from age_lightning.hydra_utils import native_cpu_bf16
+from age_lightning.input_spec import InputSpec, PhotoPreparer
+from age_lightning.model.inference import load_checkpoint
+from age_lightning.tasks.evaluate import evaluate
+from age_lightning.tasks.resolvers import native_cpu_bf16
 from conftest import ASTRONAUT, compose_config, run_command
 
 pytestmark = pytest.mark.slow
@@ -71,16 +71,16 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
     Image.new("RGB", (120, 90), (90, 140, 200)).save(tmp_path / "sky.png")
     files = [*faces, tmp_path / "notes.jpg", tmp_path / "sky.png"]
 
-    plain = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(data["image_size"], FacePolicy()),
-                                       IdCheck(), batch_size=2))
+    plain = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(InputSpec(data["image_size"])),
+                                       batch_size=2))
     assert plain["status"].tolist() == ["ok", "ok", "ok", "not an image", "ok"]
     predicted = plain[plain["status"] == "ok"]
     assert predicted["predicted_age"].between(0, 120).all() and predicted["age_band"].notna().all()
     assert plain.loc[3, ["predicted_age", "age_band", "asks_for_id"]].isna().all()
 
     files.append(ASTRONAUT)
-    aligned = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(data["image_size"], FacePolicy("align")),
-                                         IdCheck()))
+    align = PhotoPreparer(InputSpec(data["image_size"], FacePolicy("align")))
+    aligned = pd.DataFrame(predict_files(files, predict_batch, align))
     assert aligned["status"].tolist()[3:] == ["not an image", "no face found", "ok"]
     astronaut = aligned.iloc[-1]
     assert astronaut["faces_found"] == 1 and astronaut["face_score"] > 0.9

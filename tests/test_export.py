@@ -10,9 +10,9 @@ import torch
 from PIL import Image
 
 from age_lightning.errors import UserError
-from age_lightning.evaluation.inference import load_checkpoint
-from age_lightning.model.export import calibration_images, export_onnx, quantize_int8
-from age_lightning.preprocess import preprocess
+from age_lightning.input_spec import InputSpec, PhotoPreparer
+from age_lightning.model.inference import load_checkpoint
+from age_lightning.tasks.export import calibration_images, export_onnx, quantize_int8
 from conftest import ROOT, run_command
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,8 @@ def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
 
     model, data = load_checkpoint(tiny_checkpoint["best_checkpoint"])
     files = sorted((tiny_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:16]
-    images = np.stack([preprocess(Image.open(f).convert("RGB"), data["image_size"]) for f in files])
+    prepare = PhotoPreparer(InputSpec(data["image_size"]))
+    images = np.stack([prepare(Image.open(f).convert("RGB"))[0] for f in files])
     with torch.inference_mode():
         expected = model.predict_age(torch.from_numpy(images)).numpy()
     np.testing.assert_allclose(OnnxAgeModel(exported)(images)[0], expected, atol=0.05)
@@ -46,11 +47,11 @@ def test_static_int8_copy_is_close_to_fp32(exported, tiny_checkpoint):
     from age_lightning.deploy.onnx_model import OnnxAgeModel
 
     folder = tiny_checkpoint["data_root"] / "final_files"
-    calibration = calibration_images(folder, 32, count=16)
+    calibration = calibration_images(folder, InputSpec(32), count=16)
     quantized = quantize_int8(exported, calibration, exported.with_name("model_int8.onnx"))
     meta = json.loads(quantized.with_suffix(".json").read_text())
     assert meta["model_file"] == "model_int8.onnx" and meta["quantization"]["calibration_photos"] == 16
-    images = np.stack(calibration_images(folder, 32, count=48))
+    images = np.stack(calibration_images(folder, InputSpec(32), count=48))
     fp32, int8 = OnnxAgeModel(exported)(images)[0], OnnxAgeModel(quantized)(images)[0]
     assert not np.allclose(fp32, int8, atol=1e-4)  # it really is another model
     assert np.abs(fp32 - int8).mean() < 0.1 * np.abs(fp32 - fp32.mean()).mean() + 0.5

@@ -174,8 +174,8 @@ def test_a_model_trained_with_faces_align_predicts_whole_photos_through_its_reco
 
     import torch
 
-    from age_lightning.model.export import export_onnx
-    from age_lightning.model.training import train
+    from age_lightning.tasks.export import export_onnx
+    from age_lightning.tasks.train import train
     from conftest import compose_config, run_command, tiny_train_overrides
 
     rows = [(f"{i}.jpg", "face", 20 + 3 * i) for i in range(12)]

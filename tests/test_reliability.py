@@ -10,7 +10,7 @@ import fsspec.implementations.local
 import pytest
 import torch
 
-from age_lightning.model.training import train
+from age_lightning.tasks.train import train
 from conftest import compose_config, run_command, started_command, tiny_train_overrides
 
 pytestmark = pytest.mark.slow

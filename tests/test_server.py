@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from age_lightning.model.export import export_onnx
+from age_lightning.tasks.export import export_onnx
 from conftest import ASTRONAUT, run_command, started_command
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from age_lightning.hydra_utils import native_cpu_bf16
-from age_lightning.model.training import train
+from age_lightning.tasks.resolvers import native_cpu_bf16
+from age_lightning.tasks.train import train
 from conftest import CONF_DIR, compose_config, run_command, tiny_train_overrides
 
 
@@ -79,7 +79,7 @@ def test_every_experiment_composes_and_its_objects_build(tmp_path, experiment):
     """What a user's `python train.py experiment=X` builds before touching data (whose folder may be absent)."""
     from hydra.utils import instantiate
 
-    from age_lightning.hydra_utils import instantiate_dict
+    from age_lightning.tasks.runs import instantiate_dict
 
     on_this_machine = [] if torch.cuda.is_available() else ["trainer.accelerator=cpu"]  # utkface_gpu here
     cfg = compose_config("train", [f"experiment={experiment}", f"paths.output_dir={tmp_path}", "model.weights=null",
@@ -101,7 +101,7 @@ def test_every_experiment_composes_and_its_objects_build(tmp_path, experiment):
 def test_config_groups_compose_into_working_objects(tmp_path, overrides):
     from hydra.utils import instantiate
 
-    from age_lightning.hydra_utils import instantiate_dict
+    from age_lightning.tasks.runs import instantiate_dict
 
     cfg = compose_config("train", [f"paths.output_dir={tmp_path}", "model.weights=null", *overrides])
     callbacks = instantiate_dict(cfg.callbacks)

@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 from torchvision.transforms import v2
 
-from age_lightning.data.cache import photo_square
 from age_lightning.data.transforms import BatchAugmentation, eval_batch
-from age_lightning.preprocess import IMAGENET_MEAN, IMAGENET_STD, preprocess, square_side
+from age_lightning.input_spec import InputSpec, PhotoPreparer, photo_square
+from age_lightning.preprocess import IMAGENET_MEAN, IMAGENET_STD, square_side
 
 
 def squares_of(images, image_size):
@@ -23,15 +23,16 @@ def test_preprocessing_is_torchvisions_imagenet_eval_transform(size):
     image = Image.effect_noise(size, 60).convert("RGB")
     reference = v2.Compose([v2.ToImage(), v2.Resize(square_side(64), antialias=True), v2.CenterCrop(64),
                             v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
-    np.testing.assert_allclose(preprocess(image, 64), reference(image).numpy(), atol=0.02)
+    np.testing.assert_allclose(PhotoPreparer(InputSpec(64))(image)[0], reference(image).numpy(), atol=0.02)
 
 
 @pytest.mark.parametrize("size", [(200, 200), (333, 171), (90, 400), (31, 40)])
 def test_training_pipeline_eval_input_equals_the_predictors(size):
-    """Squares + eval_batch (training, evaluate.py) and preprocess (predict, predict_onnx) cannot drift apart."""
+    """Squares + eval_batch (training, evaluate.py) and PhotoPreparer (predict, predict_onnx, the service) cannot
+    drift apart."""
     image = Image.effect_noise(size, 60).convert("RGB")
     batch = eval_batch(squares_of([image], 64), 64)
-    np.testing.assert_allclose(batch[0].numpy(), preprocess(image, 64), atol=1e-5)
+    np.testing.assert_allclose(batch[0].numpy(), PhotoPreparer(InputSpec(64))(image)[0], atol=1e-5)
 
 
 def test_augmentation_without_options_is_the_evaluation_crop():

@@ -10,10 +10,10 @@ import torch
 
 from age_lightning.calibration import IdCheck
 from age_lightning.deploy.onnx_model import OnnxAgeModel
-from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.images import load_rgb
-from age_lightning.model.export import calibration_images, export_onnx, quantize_int8
-from age_lightning.preprocess import preprocess
+from age_lightning.input_spec import InputSpec, PhotoPreparer
+from age_lightning.model.inference import load_checkpoint
+from age_lightning.tasks.export import calibration_images, export_onnx, quantize_int8
 from conftest import run_command
 
 pytestmark = pytest.mark.slow
@@ -62,12 +62,13 @@ def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint,
 def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
     model, data = load_checkpoint(tiny_uncertain_checkpoint["best_checkpoint"])
     files = sorted((tiny_uncertain_checkpoint["data_root"] / "final_files").glob("*.jpg"))[:16]
-    images = np.stack([preprocess(load_rgb(f), data["image_size"]) for f in files])
+    prepare = PhotoPreparer(InputSpec(data["image_size"]))
+    images = np.stack([prepare(load_rgb(f))[0] for f in files])
     with torch.inference_mode():
         ages, scales = (t.numpy() for t in model.predict(torch.from_numpy(images)))
     onnx = OnnxAgeModel(exported)
     onnx_ages, onnx_scales = onnx(images)
-    check = onnx.id_check()
+    check = onnx.spec.id_check
     assert check.rule == "interval" and check.calibration == model.calibration
     for expected, got in zip(model.calibration.bounds(ages, scales), check.bounds(onnx_ages, onnx_scales)):
         np.testing.assert_allclose(got, expected, atol=0.05)
@@ -75,14 +76,14 @@ def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
 
 def test_int8_copy_keeps_both_outputs(exported, tiny_uncertain_checkpoint):
     folder = tiny_uncertain_checkpoint["data_root"] / "final_files"
-    int8 = OnnxAgeModel(quantize_int8(exported, calibration_images(folder, 32, count=16),
+    int8 = OnnxAgeModel(quantize_int8(exported, calibration_images(folder, InputSpec(32), count=16),
                                       exported.with_name("model_int8.onnx")))
-    images = np.stack(calibration_images(folder, 32, count=32))
+    images = np.stack(calibration_images(folder, InputSpec(32), count=32))
     (ages, scales), (int8_ages, int8_scales) = OnnxAgeModel(exported)(images), int8(images)
     assert int8_scales is not None and (int8_scales > 0).all()
     assert np.abs(int8_ages - ages).mean() < 0.1 * np.abs(ages - ages.mean()).mean() + 0.5
     assert np.abs(np.log(int8_scales / scales)).mean() < 0.2
-    assert int8.id_check().calibration is not None
+    assert int8.spec.id_check.calibration is not None
 
 
 def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncertain_checkpoint, tmp_path):
@@ -93,8 +94,9 @@ def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncer
         assert result.returncode == 0, result.stderr[-2000:]
     interval, point = pd.read_csv(tmp_path / "interval.csv"), pd.read_csv(tmp_path / "point.csv")
     model = OnnxAgeModel(exported)
-    ages, scales = model(np.stack([preprocess(load_rgb(f), model.image_size) for f in interval["file"]]))
-    check = model.id_check()
+    prepare = PhotoPreparer(model.spec)
+    ages, scales = model(np.stack([prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in interval["file"]]))
+    check = model.spec.id_check
     assert (interval["asks_for_id"] == check.asks_for_id(ages, scales)).all()
     np.testing.assert_allclose(interval[["age_low", "age_high"]].to_numpy().T, check.bounds(ages, scales), atol=0.06)
     assert (point["asks_for_id"] == (point["predicted_age"] < 25)).all()

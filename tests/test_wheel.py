@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from age_lightning.model.export import export_onnx
+from age_lightning.tasks.export import export_onnx
 from conftest import ASTRONAUT, ROOT
 
 pytestmark = pytest.mark.slow

@@ -11,11 +11,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from age_lightning.data import cache
 from age_lightning.data.labels import LabelsSpec, Problem, format_problems, read_labels, write_problems
+from age_lightning.data.sampling import EpochShuffle, balance_weights
 from age_lightning.data.splits import DEFAULT_FRACTIONS, SPLITS, assign_splits
 from age_lightning.data.transforms import BatchAugmentation, eval_batch
 from age_lightning.errors import DatasetError
 from age_lightning.faces import NO_FACE, FacePolicy
-from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, square_side
+from age_lightning.input_spec import InputSpec
+from age_lightning.preprocess import DEFAULT_IMAGE_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +54,6 @@ class SquareDataset(Dataset):
         return (image, self.ages[index]) if seed is None else (image, self.ages[index], seed)
 
 
-class EpochShuffle(Sampler):
-    """Yields (index, sample seed) in an order drawn from (seed, epoch); the sample seed drives that sample's
-    augmentation. Epoch k's batches then never depend on earlier epochs or on the number of workers, so a run
-    resumed from a checkpoint continues exactly like an uninterrupted one. Lightning calls set_epoch."""
-
-    def __init__(self, size: int, seed: int):
-        self.size, self.seed, self.epoch = size, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self):
-        generator = torch.Generator().manual_seed(self.seed + 1000 * self.epoch)
-        order = torch.randperm(self.size, generator=generator).tolist()
-        seeds = torch.randint(0, 2**62, (self.size,), generator=generator).tolist()
-        return iter(zip(order, seeds))
-
-
 class AgeDataModule(L.LightningDataModule):
     def __init__(self, root: str | list[str], labels_file: str = "labels.csv", image_dir: str = "final_files",
                  file_column: str = "file_name", age_column: str = "real_age", sep: str = ",",
@@ -80,7 +61,7 @@ class AgeDataModule(L.LightningDataModule):
                  image_size: int = DEFAULT_IMAGE_SIZE, augmentation: dict | None = None, faces: dict | None = None,
                  batch_size: int = 32, num_workers: int = 0, pin_memory: bool = False,
                  persistent_workers: bool = False, report_dir: str | None = None, cache: bool = False,
-                 cache_dir: str | None = None, seed: int = 0):
+                 cache_dir: str | None = None, seed: int = 0, balance: dict | None = None):
         """
         root: a labeled-photo folder, or several (a list) that are validated and split each on its own and trained
           on together; every row keeps its folder's name as `source`.
@@ -91,6 +72,8 @@ class AgeDataModule(L.LightningDataModule):
         faces: the face policy (`faces.FacePolicy` fields); mode align detects and aligns every photo once, into
           the cache, and a photo without a face is an invalid row.
         seed: the training shuffle of epoch k is seeded with (seed, k).
+        balance: {by: [source, age_band], power, cap} draws training photos with `sampling.balance_weights`
+          (by: [] or None shows every photo once per epoch).
         cache: keep the photos' squares in a memory-mapped array in cache_dir (always on with faces.mode=align).
         """
         super().__init__()
@@ -104,8 +87,8 @@ class AgeDataModule(L.LightningDataModule):
         self.sources = names if len(set(names)) == len(names) else [str(r) for r in roots]
         self.split = {"protocol": "auto", "fractions": DEFAULT_FRACTIONS, "seed": 0,
                       **(split or {})}
-        self.faces = FacePolicy.from_dict(faces)
-        self.side = square_side(image_size)
+        self.spec = InputSpec(image_size, FacePolicy.from_dict(faces))
+        self.faces, self.side = self.spec.faces, self.spec.side
         self.augmentation = BatchAugmentation(image_size, **(augmentation or {}))
         self.uses_cache = cache or self.faces.aligns
         self.tables: dict[str, pd.DataFrame] = {}
@@ -180,8 +163,7 @@ class AgeDataModule(L.LightningDataModule):
         problems (added to `problems`) and the others get the face found (box, score, number of faces)."""
         if not self.hparams.cache_dir:
             raise DatasetError("data.cache=true and faces.mode=align need data.cache_dir")
-        self.squares, faces = cache.load_or_build(table["path"].tolist(), self.hparams.cache_dir, self.side,
-                                                  self.hparams.image_size, self.faces)
+        self.squares, faces = cache.load_or_build(table["path"].tolist(), self.hparams.cache_dir, self.spec)
         table["cache_row"] = range(len(table))
         if faces is None:
             return table
@@ -214,8 +196,7 @@ class AgeDataModule(L.LightningDataModule):
         return self.tables[split]
 
     def dataset(self, split: str) -> SquareDataset:
-        make_square = cache.SquareMaker(self.side, self.hparams.image_size, self.faces)
-        return SquareDataset(self.table(split), make_square, self.squares)
+        return SquareDataset(self.table(split), cache.SquareMaker(self.spec), self.squares)
 
     def eval_batch(self, squares: torch.Tensor) -> torch.Tensor:
         """uint8 squares -> the network's normalized input (centre crop)."""
@@ -239,7 +220,10 @@ class AgeDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
-        return self.loader(dataset, sampler=EpochShuffle(len(dataset), self.hparams.seed),
+        balance = dict(self.hparams.balance or {})
+        by = balance.pop("by", None)
+        weights = balance_weights(self.tables["train"], by, **balance) if by else None
+        return self.loader(dataset, sampler=EpochShuffle(len(dataset), self.hparams.seed, weights),
                            drop_last=len(dataset) > self.hparams.batch_size)
 
     def val_dataloader(self) -> DataLoader:

@@ -1,8 +1,8 @@
 """Image transforms on whole batches of uint8 squares (B, 3, side, side), on whatever device they are on.
 
-Every photo becomes a uint8 square first (decoded, or detected and aligned, then resized: see cache.py), so
+Every photo becomes a uint8 square first (`input_spec.PhotoPreparer.square`, cached by cache.py), so
 training and evaluation share one path with or without the decoded-image cache:
-- evaluation: the centred image_size crop, normalized (what preprocess.py does with numpy for the predictors);
+- evaluation: the centred image_size crop, normalized (what `preprocess.normalize` does with numpy for the predictors);
 - training: per image a random zoom + shift (the crop), rotation and mirror in one affine resampling
   (`grid_sample`), then brightness / contrast / saturation jitter, all vectorized. Each image's random
   choices come from its own seed, so a batch's augmentation never depends on the global RNG, the number of

@@ -13,7 +13,7 @@ from omegaconf import MISSING
 from age_lightning.deploy.access import new_key
 from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.deploy.options import parse_options
-from age_lightning.deploy.predict_files import PhotoPreparer, input_files, predict_files, summary, write_csv
+from age_lightning.deploy.predict_files import input_files, predict_files, summary, write_csv
 from age_lightning.deploy.server import ServeConfig
 from age_lightning.deploy.shares_files import (
     group_shares,
@@ -23,7 +23,7 @@ from age_lightning.deploy.shares_files import (
     write_shares_csv,
 )
 from age_lightning.errors import UserError
-from age_lightning.faces import FacePolicy
+from age_lightning.input_spec import PhotoPreparer
 from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS
 
 
@@ -54,12 +54,8 @@ class PredictOnnxConfig:
 
 def _predict_onnx(cfg: PredictOnnxConfig) -> None:
     model = OnnxAgeModel(cfg.model, cfg.threads)
-    policy = FacePolicy.from_dict(model.metadata.get("faces"))
-    if cfg.faces is not None:
-        policy = FacePolicy.from_dict({**policy.to_dict(), "mode": cfg.faces})
-    prepare = PhotoPreparer(model.image_size, policy)
-    rows = predict_files(input_files(cfg.input), model, prepare, model.id_check(cfg.id_rule, cfg.id_check_age),
-                         cfg.batch_size)
+    prepare = PhotoPreparer(model.spec.override(cfg.faces, cfg.id_rule, cfg.id_check_age))
+    rows = predict_files(input_files(cfg.input), model, prepare, cfg.batch_size)
     write_csv(rows, Path(cfg.output))
     print(summary(rows))
     print(f"written: {cfg.output}")

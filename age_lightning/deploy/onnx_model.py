@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from age_lightning.calibration import Calibration, IdCheck
 from age_lightning.errors import UserError
+from age_lightning.input_spec import InputSpec
 
 
 class OnnxAgeModel:
@@ -24,16 +24,10 @@ class OnnxAgeModel:
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.image_size = int(self.metadata["input"]["size"])
+        self.spec = InputSpec.from_metadata(self.metadata)
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """float32 (N, 3, size, size) from preprocess.preprocess -> ages in years (N,) and their scales in years
+        """float32 (N, 3, size, size) from input_spec.PhotoPreparer -> ages in years (N,) and their scales in years
         (N,; None when the model has no uncertain head)."""
         outputs = self.session.run(None, {self.input_name: images.astype(np.float32, copy=False)})
         return outputs[0], (outputs[1] if len(outputs) > 1 else None)
-
-    def id_check(self, rule: str | None = None, id_check_age: float | None = None) -> IdCheck:
-        """The ID rule: model.json's unless overridden (models exported before calibration: the point rule)."""
-        return IdCheck(rule or self.metadata.get("id_rule", "point"),
-                       self.metadata["id_check_age"] if id_check_age is None else id_check_age,
-                       Calibration.from_dict(self.metadata.get("calibration")))

@@ -14,15 +14,15 @@ from PIL import Image, UnidentifiedImageError
 from age_lightning.ages import age_band
 from age_lightning.calibration import IdCheck
 from age_lightning.errors import UserError
-from age_lightning.faces import NO_FACE, RECORD_COLUMNS, Face, FaceAligner, FacePolicy
+from age_lightning.faces import NO_FACE, RECORD_COLUMNS
 from age_lightning.images import load_rgb
-from age_lightning.preprocess import preprocess, square_side
+from age_lightning.input_spec import PhotoPreparer
 
 OK = "ok"
 COLUMNS = ["file", "status", "predicted_age", "age_scale", "age_low", "age_high", "age_band", "asks_for_id",
            *RECORD_COLUMNS]
-# A predictor: float32 images (N, 3, size, size) from `preprocess` -> ages in years (N,) and their scales (N,),
-# or None for a model without an uncertain head.
+# A predictor: float32 images (N, 3, size, size) from `input_spec.PhotoPreparer` -> ages in years (N,) and their
+# scales (N,), or None for a model without an uncertain head.
 PredictBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
 
 
@@ -33,30 +33,6 @@ def input_files(path: str | Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     raise UserError(f"input {path} is neither a file nor a folder")
-
-
-class PhotoPreparer:
-    """photo -> the network's input under a face policy, and what the face step found (None: no face)."""
-
-    def __init__(self, image_size: int, policy: FacePolicy, threads: int = 1):
-        self.image_size = image_size
-        self.aligner = FaceAligner(policy, threads=threads) if policy.aligns else None
-
-    def __call__(self, image: Image.Image) -> tuple[np.ndarray | None, dict]:
-        if self.aligner is None:
-            return preprocess(image, self.image_size), {}
-        aligned = self.aligner(image, square_side(self.image_size))
-        if aligned is None:
-            return None, {"faces_found": 0}
-        return preprocess(aligned.image, self.image_size), aligned.record()
-
-    def every_face(self, image: Image.Image, max_faces: int | None = None) -> list[tuple[np.ndarray, Face | None]]:
-        """The input of every face found (the `max_faces` largest), the policy's preferred one first, with its
-        face; without the face step one input for the whole photo (face None)."""
-        if self.aligner is None:
-            return [(preprocess(image, self.image_size), None)]
-        return [(preprocess(aligned.image, self.image_size), aligned.face)
-                for aligned in self.aligner.align_all(image, square_side(self.image_size), max_faces)]
 
 
 def answers(ages, scales, id_check: IdCheck) -> list[dict]:
@@ -77,9 +53,10 @@ def _rounded(value, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, id_check: IdCheck,
-                  batch_size: int = 32, progress: Callable = lambda items, **_: items) -> list[dict]:
-    rows, batch = [], []
+def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, batch_size: int = 32,
+                  progress: Callable = lambda items, **_: items) -> list[dict]:
+    """One row per file: its input and ID rule come from `prepare`'s input spec."""
+    rows, batch, id_check = [], [], prepare.spec.id_check
 
     def flush():
         if batch:
@@ -92,7 +69,7 @@ def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: Photo
         row = {column: None for column in COLUMNS} | {"file": str(file), "status": OK}
         rows.append(row)
         try:
-            image = load_rgb(file)
+            image = load_rgb(file, min_size=prepare.min_size)
         except UnidentifiedImageError:
             row["status"] = "not an image"
             continue

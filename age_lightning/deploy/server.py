@@ -46,11 +46,11 @@ from age_lightning.deploy.api_schema import PHOTO_BODY, AgeAnswer, Status, error
 from age_lightning.deploy.batcher import Batcher
 from age_lightning.deploy.observability import Metrics, log_fields
 from age_lightning.deploy.onnx_model import OnnxAgeModel
-from age_lightning.deploy.predict_files import PhotoPreparer, answers
+from age_lightning.deploy.predict_files import answers
 from age_lightning.deploy.uploads import open_photo, read_photo
 from age_lightning.errors import UserError
-from age_lightning.faces import FacePolicy
 from age_lightning.images import ImageLimits
+from age_lightning.input_spec import PhotoPreparer
 
 log = logging.getLogger("age_lightning.server")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -110,9 +110,9 @@ class AgeService:
     def __init__(self, cfg: ServeConfig):
         self.cfg = cfg
         self.model = OnnxAgeModel(cfg.model, cfg.model_threads)
-        self.id_check = self.model.id_check(cfg.id_rule, cfg.id_check_age)
-        self.policy = FacePolicy.from_dict(self.model.metadata.get("faces"))
-        self.preparer = PhotoPreparer(self.model.image_size, self.policy)
+        self.spec = self.model.spec.override(id_rule=cfg.id_rule, id_check_age=cfg.id_check_age)
+        self.id_check, self.policy = self.spec.id_check, self.spec.faces
+        self.preparer = PhotoPreparer(self.spec)
         self.prepare_pool = ThreadPoolExecutor(cfg.prepare_threads, thread_name_prefix="age-prepare")
         self.metrics = Metrics()
         self.batcher = Batcher(self.model, cfg.max_batch, self.metrics.batch.observe, self._batcher_crashed)
@@ -143,7 +143,7 @@ class AgeService:
 
     def prepare(self, body: bytes) -> list[tuple[np.ndarray, dict]]:
         """Decode and run the face step (in a worker thread): the network inputs and each face's box and score."""
-        image = open_photo(body, self.cfg.limits, draft_side=self.policy.max_side)
+        image = open_photo(body, self.cfg.limits, draft_side=self.preparer.min_size)
         return [(array, {"box": [0, 0, image.width, image.height], "score": None} if face is None else
                  {"box": [round(v, 1) for v in face.box], "score": round(face.score, 3)})
                 for array, face in self.preparer.every_face(image, self.cfg.max_faces)]

@@ -12,10 +12,10 @@ import torch
 
 from age_lightning.calibration import Calibration
 from age_lightning.errors import UserError
-from age_lightning.evaluation.evaluate import checkpoint_datamodule
 from age_lightning.evaluation.groups import group_columns
-from age_lightning.evaluation.inference import load_checkpoint, predict_ages
+from age_lightning.model.inference import load_checkpoint, predict_ages
 from age_lightning.shares import ErrorModel
+from age_lightning.tasks.evaluate import checkpoint_datamodule
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def recalibrate(cfg) -> Path:
     if not model.uncertain:
         raise UserError("calibration needs a model with an uncertain head (trained with model.head=laplace or "
                         "gaussian); this checkpoint has a point head")
-    datamodule = checkpoint_datamodule(cfg, trained_data)
+    datamodule = checkpoint_datamodule(cfg, model, trained_data)
     calibration, error_model = fit_calibration(model, datamodule, cfg.split, cfg.calibration,
                                                source=f"{cfg.data.root} ({cfg.split})")
     output = write_calibration(cfg.ckpt_path, calibration, error_model, cfg.output)

@@ -1,4 +1,5 @@
-"""Loading a trained checkpoint and predicting ages, for evaluate.py and predict."""
+"""A trained checkpoint loaded for use, and its predicted ages over a loader (evaluate, calibrate, predict, export,
+the benchmarks)."""
 
 from pathlib import Path
 from typing import Callable
@@ -8,10 +9,9 @@ import torch
 from rich.progress import track
 from torch.utils.data import DataLoader
 
-from age_lightning.calibration import Calibration
 from age_lightning.errors import UserError
+from age_lightning.input_spec import InputSpec
 from age_lightning.model.module import AgeRegressor
-from age_lightning.shares import ErrorModel
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -40,9 +40,13 @@ def load_checkpoint(path: str, device: str = "auto") -> tuple[AgeRegressor, dict
     except (TypeError, ValueError, RuntimeError) as error:
         raise UserError(f"{path} does not match this project's model (was it trained with another config or "
                         f"version?): {str(error)[:300]}") from None
-    model.calibration = Calibration.from_dict(checkpoint.get("calibration"))
-    model.error_model = ErrorModel.from_dict(checkpoint.get("error_model"))
+    model.on_load_checkpoint(checkpoint)  # what Lightning's load_from_checkpoint runs: calibration, error model
     return model.eval().to(resolve_device(device)), dict(checkpoint.get("datamodule_hyper_parameters", {}))
+
+
+def checkpoint_spec(model: AgeRegressor, trained_data: dict) -> InputSpec:
+    """How photos become this checkpoint's input and its answers decisions (`load_checkpoint`'s two results)."""
+    return InputSpec.from_checkpoint(trained_data, dict(model.hparams), model.calibration)
 
 
 @torch.inference_mode()

@@ -1,4 +1,4 @@
-"""Exporting a checkpoint for deployment (the command is export.py).
+"""The export task: a checkpoint for deployment (export.py is its command).
 
 Writes model.onnx (dynamic batch; input: normalized images; outputs: age in years, de-normalized and clamped
 inside the graph, and for an uncertain head age_scale in years) and model.json with what a runtime needs (see
@@ -14,16 +14,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import DictConfig
 
 import age_lightning
-from age_lightning.ages import ID_CHECK_AGE, MAX_AGE, MIN_AGE
-from age_lightning.calibration import default_rule
-from age_lightning.deploy.predict_files import PhotoPreparer, input_files
+from age_lightning.ages import MAX_AGE, MIN_AGE
+from age_lightning.deploy.predict_files import input_files
 from age_lightning.errors import UserError
-from age_lightning.evaluation.inference import load_checkpoint
-from age_lightning.faces import FacePolicy
 from age_lightning.images import load_rgb
-from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, square_side
+from age_lightning.input_spec import InputSpec, PhotoPreparer
+from age_lightning.model.inference import checkpoint_spec, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -44,25 +43,17 @@ def output_names(model) -> list[str]:
 
 
 def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict:
-    image_size = int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE))
     config = {"model": dict(model.hparams), "data": trained_data}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {
         "format": "onnx", "model_file": model_file, "model_version": age_lightning.__version__,
         "training_config_hash": config_hash, "checkpoint": str(ckpt_path),
-        "input": {"name": "image", "layout": "NCHW", "dtype": "float32", "size": image_size,
-                  "resize_shorter_side": square_side(image_size), "crop": "center",
-                  "interpolation": "bilinear", "scale": 1 / 255, "mean": list(IMAGENET_MEAN),
-                  "std": list(IMAGENET_STD), "preprocessing": "age_lightning.preprocess.preprocess"},
         "output": {"name": "age", "unit": "years", "clamp": [MIN_AGE, MAX_AGE],
                    "scale": "age_scale" if model.uncertain else None, "head": model.hparams.get("head", "point")},
         "target_denormalization": {"age_mean": float(model.age_mean), "age_std": float(model.age_std),
                                    "applied_in_graph": True},
-        "faces": FacePolicy.from_dict(trained_data.get("faces")).to_dict(),
-        "id_check_age": float(model.hparams.get("id_check_age", ID_CHECK_AGE)),
-        "calibration": model.calibration.to_dict() if model.calibration else None,
+        **checkpoint_spec(model, trained_data).to_metadata(),
         "error_model": model.error_model.to_dict() if model.error_model else None,
-        "id_rule": default_rule(model.calibration),
     }
 
 
@@ -72,7 +63,7 @@ def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "model.onnx"
     try:
-        export_model(model, int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE)), path, opset)
+        export_model(model, checkpoint_spec(model, trained_data).image_size, path, opset)
     except Exception as error:
         raise UserError(f"could not export {ckpt_path} to ONNX: {str(error)[:500]}") from error
     path.with_suffix(".json").write_text(json.dumps(metadata(model, trained_data, ckpt_path, path.name), indent=2))
@@ -87,16 +78,15 @@ def export_model(model, image_size: int, path: Path, opset: int = 18) -> None:
                       opset_version=opset, dynamo=True, external_data=False, verbose=False)
 
 
-def calibration_images(folder: str | Path, image_size: int, count: int,
-                       faces: FacePolicy = FacePolicy()) -> list[np.ndarray]:
+def calibration_images(folder: str | Path, spec: InputSpec, count: int) -> list[np.ndarray]:
     """Up to `count` photos spread evenly over a folder, prepared as the predictors do (face step included;
     photos without a face are left out)."""
     files = [f for f in input_files(folder) if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
     if not files:
         raise UserError(f"calibration_dir {folder} holds no .jpg/.jpeg/.png photos")
     chosen = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
-    prepare = PhotoPreparer(image_size, faces)
-    arrays = [prepare(load_rgb(f))[0] for f in chosen]
+    prepare = PhotoPreparer(spec)
+    arrays = [prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in chosen]
     return [a for a in arrays if a is not None]
 
 
@@ -136,3 +126,17 @@ def quantize_int8(model_path: Path, calibration: list[np.ndarray], output: Path)
                                                       "calibration_photos": len(calibration)})
     output.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     return output
+
+
+def export(cfg: DictConfig) -> None:
+    """model.onnx + model.json (and with int8=true the quantized copy) for predict_onnx.py and serve.py."""
+    if cfg.int8 and not cfg.calibration_dir:
+        raise UserError("int8=true needs calibration_dir=<a folder of photos like the ones to predict>")
+    path = export_onnx(cfg.ckpt_path, Path(cfg.output_dir or cfg.paths.output_dir), cfg.opset)
+    print(f"written: {path} and {path.with_suffix('.json')}")
+    if cfg.int8:
+        metadata = json.loads(path.with_suffix(".json").read_text())
+        calibration = calibration_images(cfg.calibration_dir, InputSpec.from_metadata(metadata),
+                                         cfg.calibration_photos)
+        quantized = quantize_int8(path, calibration, path.with_name("model_int8.onnx"))
+        print(f"written: {quantized} and {quantized.with_suffix('.json')}")

@@ -8,10 +8,10 @@ import lightning as L
 from omegaconf import DictConfig
 
 from age_lightning.calibration import CalibrationError
-from age_lightning.evaluation.calibrate import fit_calibration, write_calibration
-from age_lightning.evaluation.inference import load_checkpoint
 from age_lightning.evaluation.report import console_summary
-from age_lightning.hydra_utils import instantiate_dict, log_hyperparameters, resolve_checkpoint, write_run_summary
+from age_lightning.model.inference import load_checkpoint
+from age_lightning.tasks.calibrate import fit_calibration, write_calibration
+from age_lightning.tasks.runs import instantiate_dict, log_hyperparameters, resolve_checkpoint, write_run_summary
 
 log = logging.getLogger(__name__)
 

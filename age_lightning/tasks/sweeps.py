@@ -15,8 +15,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from age_lightning.errors import UserError
 from age_lightning.evaluation import plots
-from age_lightning.hydra_utils import RUN_SUMMARY
+from age_lightning.tasks.runs import RUN_SUMMARY
 
 COLUMNS = ["run", "overrides", "status", "val_mae_best", "test_mae", "epochs", "wall_time_s", "error"]
 
@@ -85,3 +86,10 @@ def render_markdown(table: pd.DataFrame, sweep_dir: Path) -> str:
         lines += ["", f"Rerun the best: `python train.py {command}`"]
     lines += ["", "![validation MAE curves](val_mae_curves.png)", ""]
     return "\n".join(lines)
+
+
+def sweep_summary(cfg: DictConfig) -> None:
+    """Rebuild a multirun's sweep_summary.csv / .md and val_mae_curves.png."""
+    if not Path(cfg.sweep_dir).is_dir():
+        raise UserError(f"sweep_dir {cfg.sweep_dir} is not a folder")
+    write_sweep_summary(Path(cfg.sweep_dir))

@@ -13,26 +13,27 @@ from torch.utils.tensorboard import SummaryWriter
 
 from age_lightning.ages import ID_CHECK_AGE
 from age_lightning.evaluation.groups import flat_group_scalars, group_columns
-from age_lightning.evaluation.inference import load_checkpoint, predict_ages
 from age_lightning.evaluation.report import write_evaluation
 from age_lightning.faces import NO_FACE
+from age_lightning.model.inference import checkpoint_spec, load_checkpoint, predict_ages
 
 log = logging.getLogger(__name__)
 
 
-def checkpoint_datamodule(cfg: DictConfig, trained_data: dict):
+def checkpoint_datamodule(cfg: DictConfig, model, trained_data: dict):
     """The labeled folder of `cfg.data`, framed as the checkpoint was trained (image size, split settings, face
     policy) unless cfg says otherwise; set up."""
-    faces = OmegaConf.to_container(cfg.faces) if cfg.get("faces") else trained_data.get("faces")
-    datamodule = hydra.utils.instantiate(cfg.data, image_size=cfg.data.image_size or trained_data.get("image_size"),
-                                         split=cfg.data.split or trained_data.get("split"), faces=faces)
+    spec = checkpoint_spec(model, trained_data).override(faces=OmegaConf.to_container(cfg.faces) if cfg.get("faces")
+                                                         else None)
+    datamodule = hydra.utils.instantiate(cfg.data, image_size=cfg.data.image_size or spec.image_size,
+                                         split=cfg.data.split or trained_data.get("split"), faces=spec.faces.to_dict())
     datamodule.setup("test")
     return datamodule
 
 
 def evaluate(cfg: DictConfig) -> dict:
     model, trained_data = load_checkpoint(cfg.ckpt_path, cfg.device)
-    datamodule = checkpoint_datamodule(cfg, trained_data)
+    datamodule = checkpoint_datamodule(cfg, model, trained_data)
     dataset = datamodule.dataset(cfg.split)
     predicted, scale = predict_ages(model, datamodule.loader(dataset), datamodule.eval_batch, tta=cfg.tta,
                                     description=f"Evaluating {len(dataset)} photos")

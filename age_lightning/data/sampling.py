@@ -1,0 +1,54 @@
+"""The training order: which photos an epoch shows, in what order, each with the seed of its augmentation."""
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Sampler
+
+from age_lightning.ages import age_band
+
+BALANCE_KEYS = ("source", "age_band")
+
+
+def balance_weights(table: pd.DataFrame, by: list[str], power: float = 1.0, cap: float = 4.0) -> np.ndarray:
+    """A sampling weight per row that evens out the groups formed by `by` (source and/or age_band).
+
+    A row of a group with n photos weighs (n_largest / n) ** power, at most `cap`: power 1 is inverse frequency
+    (every group as often as the largest, up to cap times as often as its size), 0.5 its square root.
+    """
+    unknown = sorted(set(by) - set(BALANCE_KEYS))
+    if unknown:
+        raise ValueError(f"data.balance.by: unknown {unknown}; use any of {list(BALANCE_KEYS)}")
+    if cap < 1 or power < 0:
+        raise ValueError(f"data.balance needs cap >= 1 and power >= 0, got cap={cap}, power={power}")
+    keys = pd.DataFrame({"source": table["source"], "age_band": age_band(table["age"])})[list(by)]
+    sizes = keys.groupby(list(by))[by[0]].transform("size").to_numpy(dtype=float)
+    return np.minimum((sizes.max() / sizes) ** power, cap)
+
+
+class EpochShuffle(Sampler):
+    """Yields (index, sample seed) in an order drawn from (seed, epoch); the sample seed drives that sample's
+    augmentation. Epoch k's batches then never depend on earlier epochs or on the number of workers, so a run
+    resumed from a checkpoint continues exactly like an uninterrupted one. Lightning calls set_epoch.
+
+    With weights, each epoch draws as many rows as there are, with replacement, each with its weight's chance.
+    """
+
+    def __init__(self, size: int, seed: int, weights: np.ndarray | None = None):
+        self.size, self.seed, self.epoch = size, seed, 0
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + 1000 * self.epoch)
+        if self.weights is None:
+            order = torch.randperm(self.size, generator=generator)
+        else:
+            order = torch.multinomial(self.weights, self.size, replacement=True, generator=generator)
+        seeds = torch.randint(0, 2**62, (self.size,), generator=generator).tolist()
+        return iter(zip(order.tolist(), seeds))
