@@ -10,6 +10,7 @@ MAX_AGE = 120.0
 # under LEGAL_AGE is sold alcohol.
 LEGAL_AGE = 18
 ID_CHECK_AGE = 25
+ADULTS = f"adults {ID_CHECK_AGE}+"  # in reports: the buyers whose being asked for ID is the check's friction
 
 # Age bands for per-band metrics and reports: label -> lowest age in the band (years).
 # A band runs up to the next band's lower bound, so fractional ages (12.5) fall in exactly one band.

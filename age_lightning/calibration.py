@@ -27,7 +27,7 @@ Two ways to promise more than exchangeability:
 """
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
 
 import numpy as np
@@ -37,8 +37,23 @@ from age_lightning.errors import UserError
 
 ALPHA = 0.05     # per side: a 90% interval
 MAX_PASS = 0.02  # share of minors the interval ID rule may let through
-RULES = ("point", "interval")
 SMALL_GROUPS = ("error", "skip")
+
+
+@dataclass
+class CalibrationSettings:
+    """What to calibrate for (the `calibration` config node is generated from these defaults): train.py uses the
+    calibration split, recalibrate.py any labeled folder."""
+
+    alpha: float = ALPHA        # per side: at most alpha of true ages below the interval and alpha above it
+    max_pass: float = MAX_PASS  # interval ID rule: a minor passes without being asked with probability at most this
+    shift: float = 0.0          # KL shift allowance: the bounds hold for populations within this distance
+    groups: list = field(default_factory=list)  # fit in every group of these columns (source and/or labels.csv
+    #                             columns, e.g. [source,race]) and keep the strictest
+    small_groups: str = "error"  # a group with too few photos or minors: error (naming it) | skip (recorded)
+
+
+RULES = ("point", "interval")
 
 
 class CalibrationError(UserError):
@@ -229,7 +244,7 @@ class IdCheck:
                             "model.head=laplace, or calibrate it with recalibrate.py, then export it again)")
 
     def asks_for_id(self, ages, scales=None) -> np.ndarray:
-        if self.rule == "point":
+        if self.calibration is None or self.rule == "point":  # (interval always has a calibration: __post_init__)
             return np.asarray(ages, float) < self.id_check_age
         return self.calibration.asks_for_id(ages, scales)
 

@@ -8,10 +8,12 @@ The task modules are imported inside each command, so `age-train --help` does no
 import hydra
 from omegaconf import DictConfig
 
+from age_lightning.tasks.config_store import register_configs
 from age_lightning.tasks.resolvers import register_resolvers
 from age_lightning.tasks.runs import exit_on_user_error
 
 register_resolvers()  # before Hydra composes any config: ${launch_dir:}, ${best_precision:...}, ...
+register_configs()  # faces/*, calibration/default, data/split/default: generated from the code's defaults
 CONF = "conf"  # relative to this file: age_lightning/conf
 
 

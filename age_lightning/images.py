@@ -82,8 +82,7 @@ def load_rgb(path: str | Path | BinaryIO, min_size: int | None = None, limits: I
             img.draft("RGB", (min_size, min_size))
         if limits is not None:
             limits.check_memory(img)  # of the size that will really be decoded
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img)
+        return _to_rgb(ImageOps.exif_transpose(img))
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

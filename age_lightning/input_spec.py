@@ -5,6 +5,7 @@ and the service. Needs no torch.
 """
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -62,7 +63,7 @@ class InputSpec:
                  id_check_age: float | None = None) -> "InputSpec":
         """The model's spec with a command's overrides, one rule for every command: what is given replaces the
         model's, what is not keeps it. faces: FacePolicy fields, or just a mode name (none | align)."""
-        changes = {}
+        changes: dict[str, Any] = {}
         if faces:
             given = {"mode": faces} if isinstance(faces, str) else dict(faces)
             changes["faces"] = FacePolicy.from_dict({**self.faces.to_dict(), **given})
@@ -131,6 +132,6 @@ class PhotoPreparer:
         """The input of every face found (the `max_faces` largest), the policy's preferred one first, with its
         face; without the face step one input for the whole photo (face None)."""
         if self.aligner is None:
-            return [(self(image)[0], None)]
+            return [(self.spec.normalize(photo_square(image, self.spec.side, self.spec.image_size)), None)]
         return [(self.spec.normalize(np.asarray(aligned.image)), aligned.face)
                 for aligned in self.aligner.align_all(image, self.spec.side, max_faces)]

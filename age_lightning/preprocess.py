@@ -27,7 +27,7 @@ def resize_shorter_side(image: Image.Image, side: int) -> Image.Image:
     """Shorter side to `side` pixels, aspect kept, exactly as torchvision's Resize(side) does on PIL images."""
     width, height = image.size
     size = (side, int(side * height / width)) if width <= height else (int(side * width / height), side)
-    return image.resize(size, Image.BILINEAR)
+    return image.resize(size, Image.Resampling.BILINEAR)
 
 
 def center_offsets(size: tuple[int, int], crop: int) -> tuple[int, int]:
@@ -40,5 +40,5 @@ def normalize(square: np.ndarray, image_size: int, mean=IMAGENET_MEAN, std=IMAGE
     normalized by mean and std (what `transforms.eval_batch` does to a batch of squares)."""
     left, top = center_offsets((square.shape[1], square.shape[0]), image_size)
     crop = np.asarray(square[top:top + image_size, left:left + image_size], dtype=np.float32) / 255.0
-    crop = (crop - np.array(mean, np.float32)) / np.array(std, np.float32)
-    return np.ascontiguousarray(crop.transpose(2, 0, 1))
+    normalized = (crop - np.array(mean, np.float32)) / np.array(std, np.float32)
+    return np.ascontiguousarray(normalized.transpose(2, 0, 1))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from age_lightning.ages import ADULTS
 from age_lightning.calibration import Calibration
 from age_lightning.evaluation.metrics import interval_metrics, rule_outcomes
 
@@ -39,7 +40,7 @@ def main() -> None:
 
     table = pd.read_csv(args.predictions, keep_default_na=False)
     print(f"{args.predictions}: {len(table)} photos")
-    print("| calibration | margin | group | minors not asked (upper) | adults 25+ asked | 90% interval coverage |")
+    print(f"| calibration | margin | group | minors not asked (upper) | {ADULTS} asked | 90% interval coverage |")
     print("|---|---|---|---|---|---|")
     for item in args.calibrated:
         name, path = item.split("=", 1)

@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from PIL import Image
 
+from age_lightning.tasks.config_store import register_configs
 from age_lightning.tasks.resolvers import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,7 @@ def started_command(script: str, *args: str, cwd: Path, **popen):
 def compose_config(config_name: str, overrides: list[str]):
     """Compose a real config from conf/ as Hydra would for a run (hydra.* included, so ${hydra:...} resolves)."""
     register_resolvers()
+    register_configs()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)

@@ -1,6 +1,7 @@
 """LightningDataModule over a labeled-photo folder: labels.csv (file_name, real_age) + an image folder."""
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -12,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from age_lightning.data import cache
 from age_lightning.data.labels import LabelsSpec, Problem, format_problems, read_labels, write_problems
 from age_lightning.data.sampling import EpochShuffle, balance_weights
-from age_lightning.data.splits import DEFAULT_FRACTIONS, SPLITS, assign_splits
+from age_lightning.data.splits import SPLITS, SplitSettings, assign_splits
 from age_lightning.data.transforms import BatchAugmentation, eval_batch
 from age_lightning.errors import DatasetError
 from age_lightning.faces import NO_FACE, FacePolicy
@@ -85,8 +86,7 @@ class AgeDataModule(L.LightningDataModule):
                                  age_column=age_column, sep=sep) for r in roots]
         names = [Path(r).name for r in roots]
         self.sources = names if len(set(names)) == len(names) else [str(r) for r in roots]
-        self.split = {"protocol": "auto", "fractions": DEFAULT_FRACTIONS, "seed": 0,
-                      **(split or {})}
+        self.split = asdict(SplitSettings(**(split or {})))
         self.spec = InputSpec(image_size, FacePolicy.from_dict(faces))
         self.faces, self.side = self.spec.faces, self.spec.side
         self.augmentation = BatchAugmentation(image_size, **(augmentation or {}))

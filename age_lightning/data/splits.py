@@ -1,5 +1,7 @@
 """Train/val/calibration/test assignment of labeled rows."""
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -7,7 +9,16 @@ from age_lightning.data.labels import SPLITS
 from age_lightning.errors import DatasetError
 
 PROTOCOLS = ("auto", "random", "column", "seed_notebook")
-DEFAULT_FRACTIONS = {"train": 0.7, "val": 0.075, "calibration": 0.075, "test": 0.15}
+
+
+@dataclass
+class SplitSettings:
+    """How a folder's rows are split (the `data.split` config node is generated from these defaults)."""
+
+    protocol: str = "auto"  # auto: the csv's `split` column if present, else random | random | column | seed_notebook
+    fractions: dict = field(default_factory=lambda: {"train": 0.7, "val": 0.075, "calibration": 0.075,
+                                                     "test": 0.15})  # calibration: see model.head
+    seed: int = 0
 
 # The reference Keras notebook used ImageDataGenerator(validation_split=0.25), which takes the *first*
 # 25% of the dataframe's rows as validation and the rest as training, without shuffling and without a test set.

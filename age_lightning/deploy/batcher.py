@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Callable, cast
 
 import numpy as np
 
@@ -52,7 +52,9 @@ class Batcher:
     def _restart(self, task: asyncio.Task) -> None:
         if self.stopping or task.cancelled():
             return
-        self.on_crash(task.exception())
+        error = task.exception()
+        if error is not None:
+            self.on_crash(error)
         self.start()
 
     async def _run(self) -> None:
@@ -71,7 +73,8 @@ class Batcher:
         if not waiting:
             return
         images = np.concatenate([a for a, _ in waiting])
-        ages, scales = [], []
+        age_chunks: list[np.ndarray] = []
+        scale_chunks: list[np.ndarray | None] = []
         for start in range(0, len(images), self.max_batch):
             chunk = images[start:start + self.max_batch]
             self.on_batch(len(chunk))
@@ -80,10 +83,10 @@ class Batcher:
             except Exception as error:  # noqa: BLE001 - a model error goes to these requests; the loop goes on
                 _fail(waiting, error)
                 return
-            ages.append(age)
-            scales.append(scale)
-        ages = np.concatenate(ages)
-        scales = None if scales[0] is None else np.concatenate(scales)
+            age_chunks.append(age)
+            scale_chunks.append(scale)
+        ages = np.concatenate(age_chunks)
+        scales = None if scale_chunks[0] is None else np.concatenate(cast(list[np.ndarray], scale_chunks))
         start = 0
         for arrays, future in waiting:
             end = start + len(arrays)

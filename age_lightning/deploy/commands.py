@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from omegaconf import MISSING
 
@@ -31,7 +31,7 @@ def _command(schema: type, run: Callable) -> Callable[[list[str] | None], int]:
     """A main(argv) that parses `schema` options and runs `run(cfg)`; a UserError is one line and exit status 1."""
     def main(argv: list[str] | None = None) -> int:
         try:
-            cfg = parse_options(schema, sys.argv[1:] if argv is None else argv)
+            cfg: Any = parse_options(schema, sys.argv[1:] if argv is None else argv)
             return run(cfg) or 0
         except UserError as error:
             print(f"Error: {error}", file=sys.stderr)

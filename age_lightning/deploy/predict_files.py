@@ -56,7 +56,9 @@ def _rounded(value, digits: int) -> float | None:
 def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, batch_size: int = 32,
                   progress: Callable = lambda items, **_: items) -> list[dict]:
     """One row per file: its input and ID rule come from `prepare`'s input spec."""
-    rows, batch, id_check = [], [], prepare.spec.id_check
+    rows: list[dict] = []
+    batch: list[tuple[dict, np.ndarray]] = []
+    id_check = prepare.spec.id_check
 
     def flush():
         if batch:

@@ -77,7 +77,7 @@ class ServeConfig:
     max_faces: int = 4                # faces estimated per photo, the largest first
     body_timeout_s: float = 10.0      # a body taking longer to arrive gets 408
     timeout_s: float = 10.0           # estimating taking longer gets 503 + Retry-After
-    shutdown_timeout_s: float = 10.0  # on SIGTERM, requests in flight get this long to finish
+    shutdown_timeout_s: int = 10  # seconds: on SIGTERM, requests in flight get this long to finish
     max_connections: int = 64         # open connections; beyond, uvicorn itself answers 503
     prepare_threads: int = 2          # threads decoding photos and running the face step
     model_threads: int = 1            # onnxruntime threads for the age model (0: all cores); 1 measured best on 2 cores

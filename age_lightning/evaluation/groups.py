@@ -101,7 +101,7 @@ def outcomes(metrics: dict, rule: str) -> dict:
 
 def disparity(values: dict, rule: str, needed: int) -> dict:
     """Worst and best group for minors' pass-through (groups with enough minors) and for adult friction (groups
-    with at least MIN_ADULTS adults 25+), their ratio, and the MAE gap; groups too small are listed."""
+    with at least MIN_ADULTS adults), their ratio, and the MAE gap; groups too small are listed."""
     def extremes(key: str, eligible: dict) -> dict | None:
         shares = {v: outcomes(m, rule)[key]["share"] for v, m in eligible.items()}
         if len(shares) < 2:

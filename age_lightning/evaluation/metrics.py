@@ -51,7 +51,7 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
 
     - minors_pass_through: minors (real age < 18) predicted >= threshold, i.e. not asked for ID;
     - teens_pass_through: the same for 13-17 year olds;
-    - adult_friction: adults aged 25+ who would be asked for ID;
+    - adult_friction: adults (ID_CHECK_AGE and older) who would be asked for ID;
     - young_adults_asked: 18-24 year olds asked for ID (expected and fine under Challenge 25);
     - threshold_for_target: the smallest threshold whose minors' pass-through upper bound is <= target.
     """
@@ -65,7 +65,7 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
 
 
 def rule_outcomes(real, asked) -> dict:
-    """Whom an ID rule lets through (minors, 13-17) and whom it asks (18-24, adults 25+: friction)."""
+    """Whom an ID rule lets through (minors, 13-17) and whom it asks (18-24, and adults: friction)."""
     real, asked = np.asarray(real, float), np.asarray(asked, bool)
     minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
     teens = np.asarray(age_band(real)) == TEEN_BAND
@@ -98,7 +98,7 @@ def pass_scores(predicted, scale) -> dict[str, np.ndarray]:
 
 
 def tradeoff_curve(real, score, points: int = 1001) -> dict:
-    """Minors' pass-through and adult 25+ friction of "pass when score > cut" over cuts spanning the scores
+    """Minors' pass-through and adults' friction of "pass when score > cut" over cuts spanning the scores
     (every score as a cut up to `points` of them, else evenly spaced quantiles)."""
     real, score = np.asarray(real, float), np.asarray(score, float)
     cuts = np.unique(score)
@@ -175,7 +175,7 @@ def _asked(predicted: np.ndarray, threshold: float) -> dict:
 
 
 def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float) -> dict:
-    """Smallest threshold (predicted ages of minors and of adults 25+) meeting the pass-through target."""
+    """Smallest threshold (predicted ages of minors and of adults) meeting the pass-through target."""
     for t in THRESHOLD_SEARCH:
         passing = _not_asked(minors, t)
         if passing["upper"] <= target:

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from age_lightning.ages import LEGAL_AGE  # noqa: E402
+from age_lightning.ages import ADULTS, LEGAL_AGE  # noqa: E402
 from age_lightning.evaluation import groups  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def age_check_tradeoff(curve: dict, threshold: float, target: float) -> plt.Figu
     figure, axis = plt.subplots(figsize=(7, 4))
     axis.plot(t, curve["minors_pass_through"], label="minors not asked for ID")
     axis.plot(t, curve["minors_upper"], linestyle="--", label="... 95% upper bound")
-    axis.plot(t, curve["adult_friction"], label="adults 25+ asked for ID")
+    axis.plot(t, curve["adult_friction"], label=f"{ADULTS} asked for ID")
     axis.axvline(threshold, color="grey", linewidth=1, label=f"policy threshold {threshold:g}")
     axis.axhline(target, color="red", linewidth=0.8, linestyle=":", label=f"target {target:.0%}")
     axis.set(xlabel="ask for ID when predicted age is under (years)", ylabel="share", ylim=(0, 1),
@@ -114,7 +114,7 @@ def id_rules_tradeoff(curves: dict, calibrated: dict, max_pass: float) -> plt.Fi
         axis.plot(chosen["minors_pass_through"]["share"], chosen["adult_friction"]["share"], "o",
                   color=line.get_color(), label=f"{rule} rule, calibrated for {max_pass:.0%}")
     axis.axvline(max_pass, color="red", linewidth=0.8, linestyle=":", label=f"{max_pass:.0%} of minors")
-    axis.set(xlabel="minors not asked for ID", ylabel="adults 25+ asked for ID", xlim=(0, 0.3), ylim=(0, 1),
+    axis.set(xlabel="minors not asked for ID", ylabel=f"{ADULTS} asked for ID", xlim=(0, 0.3), ylim=(0, 1),
              title="ID rules: minors passing vs adults asked")
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
@@ -160,7 +160,7 @@ def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) 
 
 
 def group_audit(column: str, found: dict) -> plt.Figure:
-    """Per group value: MAE, minors not asked and adults 25+ asked for ID (with exact upper bounds)."""
+    """Per group value: MAE, minors not asked and ADULTS asked for ID (with exact upper bounds)."""
     names = list(found["values"])
     rule = found["rule"]
     outcomes = [groups.outcomes(g, rule) for g in found["values"].values()]
@@ -169,7 +169,7 @@ def group_audit(column: str, found: dict) -> plt.Figure:
     axes[0].bar(x, [g["mae"] for g in found["values"].values()], color="tab:gray")
     axes[0].set(title="MAE (years)")
     for axis, key, title, colour in ((axes[1], "minors_pass_through", "minors not asked", "tab:red"),
-                                     (axes[2], "adult_friction", "adults 25+ asked", "tab:blue")):
+                                     (axes[2], "adult_friction", f"{ADULTS} asked", "tab:blue")):
         share = np.array([o[key]["share"] if o[key]["share"] is not None else np.nan for o in outcomes])
         upper = np.array([o[key]["upper"] if o[key]["upper"] is not None else np.nan for o in outcomes])
         axis.bar(x, share, color=colour, yerr=[np.zeros(len(x)), np.nan_to_num(upper - share)], capsize=3)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from age_lightning.ages import AGE_BANDS, LEGAL_AGE
+from age_lightning.ages import ADULTS, AGE_BANDS, LEGAL_AGE
 from age_lightning.calibration import Calibration
 from age_lightning.evaluation import plots
 from age_lightning.evaluation.groups import audit, outcomes
@@ -116,7 +116,7 @@ def _groups_section(groups: dict | None) -> list[str]:
         rule = found["rule"]
         named = "the calibrated interval rule" if rule == "interval" else "Challenge 25"
         lines += [f"### {column} ({named})", "",
-                  "| group | photos | MAE | bias | within ±5 | minors not asked (upper) | adults 25+ asked (upper) "
+                  f"| group | photos | MAE | bias | within ±5 | minors not asked (upper) | {ADULTS} asked (upper) "
                   "| interval coverage |", "|---|---|---|---|---|---|---|---|"]
         for value, g in found["values"].items():
             found_outcomes = outcomes(g, rule)
@@ -144,7 +144,8 @@ def _disparity_reading(column: str, found: dict) -> list[str]:
     if d["adult_friction"]:
         f = d["adult_friction"]
         ratio = f", {f['ratio']:.1f} times as often" if f["ratio"] else ""
-        said.append(f"- Adults 25+ asked for ID: most often **{f['worst']}** ({_pct(f['worst_share'])}), least "
+        said.append(f"- {ADULTS.capitalize()} asked for ID: most often **{f['worst']}** ({_pct(f['worst_share'])}), "
+                    f"least "
                     f"{f['best']} ({_pct(f['best_share'])}){ratio}. This friction falls on some customers more than "
                     f"on others.")
     if d["mae_gap"] is not None:
@@ -191,14 +192,14 @@ def _age_check_section(check: dict) -> list[str]:
     t = check["threshold"]
     rows = [("minors (under 18) **not** asked for ID", check["minors_pass_through"]),
             ("13-17 year olds not asked for ID", check["teens_pass_through"]),
-            ("adults 25+ asked for ID (friction)", check["adult_friction"]),
+            (f"{ADULTS} asked for ID (friction)", check["adult_friction"]),
             ("18-24 year olds asked for ID", check["young_adults_asked"])]
     search = check["threshold_for_target"]
     if search["threshold"] is None:
         found = f"No threshold reaches an upper bound of {_pct(search['target'])}: {search['reason']}."
     else:
         found = (f"The smallest threshold whose minors' pass-through upper bound is at most {_pct(search['target'])} "
-                 f"is **{search['threshold']:g}**; at it, {_pct(search['adult_friction']['share'])} of adults 25+ "
+                 f"is **{search['threshold']:g}**; at it, {_pct(search['adult_friction']['share'])} of {ADULTS} "
                  f"would be asked for ID.")
     return [f"Policy: ask for ID when the predicted age is under **{t:g}** (Challenge 25). Shares with the exact "
             f"(Clopper-Pearson) {check['confidence']:.0%} interval's upper end:", "",
@@ -236,13 +237,13 @@ def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
     lines += [f"ID rules on this set. The calibrated settings were fitted on the calibration photos' minors so that "
               f"a minor passes with probability at most {_pct(c['max_pass'])}.", "",
               "| rule | asks for ID when | minors not asked (upper bound) | 13-17 not asked | 18-24 asked | "
-              "25+ asked |", "|---|---|---|---|---|---|",
+              f"{ADULTS} asked |", "|---|---|---|---|---|---|",
               *(f"| {name} | {when} | {_pct(r['minors_pass_through']['share'])} "
                 f"({_pct(r['minors_pass_through']['upper'])}) | {_pct(r['teens_pass_through']['share'])} | "
                 f"{_pct(r['young_adults_asked']['share'])} | {_pct(r['adult_friction']['share'])} |"
                 for name, when, r in table),
               "", f"At equal pass-through (settings chosen on this set so that at most "
-              f"{_pct(equal['point']['target'])} of its minors pass): adults 25+ asked "
+              f"{_pct(equal['point']['target'])} of its minors pass): {ADULTS} asked "
               f"{_pct(equal['point']['adult_friction']['share'])} under the point rule, "
               f"{_pct(equal['interval']['adult_friction']['share'])} under the interval rule.", "",
               f"![ID rules]({PLOTS['rules']})", ""]
@@ -255,7 +256,7 @@ def _rule_advice(u: dict) -> str:
     better = "interval" if interval <= point else "point"
     cap = _pct(u["calibration"]["max_pass"])
     return (f"- **Which ID rule**: both calibrated rules cap minors' pass-through at {cap}; the {better} rule asks "
-            f"fewer adults 25+ ({_pct(min(point, interval))} against {_pct(max(point, interval))}). Use "
+            f"fewer {ADULTS} ({_pct(min(point, interval))} against {_pct(max(point, interval))}). Use "
             f"`id_rule={better}` with this calibration, and recalibrate (`recalibrate.py`) on a few hundred labeled "
             f"photos from the store's own camera, minors included, before relying on the cap there.")
 
@@ -291,7 +292,7 @@ def console_summary(scalars: dict, split: str = "test") -> str:
     if get("age_check/threshold") is not None and get("age_check/minors_pass_through/share") is not None:
         lines.append(f"  ID check at {get('age_check/threshold'):g}: minors not asked "
                      f"{_pct(get('age_check/minors_pass_through/share'))} (upper bound "
-                     f"{_pct(get('age_check/minors_pass_through/upper'))}), adults 25+ asked "
+                     f"{_pct(get('age_check/minors_pass_through/upper'))}), {ADULTS} asked "
                      f"{_pct(get('age_check/adult_friction/share'))}")
     return "\n".join(lines)
 

@@ -46,4 +46,5 @@ def align_face(image: Image.Image, landmarks: np.ndarray, size: int, face_scale:
     # Pillow asks for the output -> input map, in the same continuous pixel coordinates as the landmarks
     # (pixel i covers [i, i + 1)).
     inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
-    return image.transform((size, size), Image.AFFINE, tuple(inverse.ravel()), resample=Image.BILINEAR)
+    return image.transform((size, size), Image.Transform.AFFINE, tuple(inverse.ravel()),
+                           resample=Image.Resampling.BILINEAR)

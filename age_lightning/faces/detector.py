@@ -45,6 +45,7 @@ def load_retinaface_model() -> bytes:
     path = os.path.join(list(spec.submodule_search_locations)[0], "weights.py")
     try:
         weights_spec = importlib.util.spec_from_file_location("_retinaface_weights", path)
+        assert weights_spec is not None and weights_spec.loader is not None  # a .py path always has a loader
         module = importlib.util.module_from_spec(weights_spec)
         weights_spec.loader.exec_module(module)
         return module.WEIGHTS
@@ -74,7 +75,7 @@ class RetinaFaceDetector:
         scale = min(1.0, self.max_side / max(image.size))
         if scale < 1.0:
             image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                                 Image.BILINEAR, reducing_gap=2.0)
+                                 Image.Resampling.BILINEAR, reducing_gap=2.0)
         pixels = np.asarray(image, dtype=np.float32)[..., ::-1] - BGR_MEAN
         height, width = pixels.shape[:2]
         boxes, scores, points = self.session.run(None, {"input": pixels.transpose(2, 0, 1)[None].copy()})
@@ -89,8 +90,8 @@ class RetinaFaceDetector:
         corners = np.hstack([middle - extent / 2, middle + extent / 2]) * [width, height, width, height]
         landmarks = (centers[:, None] + points * CENTER_VARIANCE * sizes[:, None]) * [width, height]
         chosen = _nms(corners, scores, self.nms_threshold)
-        return [Face(tuple(float(v) / scale for v in corners[i]), float(scores[i]), landmarks[i] / scale)
-                for i in chosen]
+        return [Face((x0 / scale, y0 / scale, x1 / scale, y1 / scale), float(scores[i]), landmarks[i] / scale)
+                for i in chosen for x0, y0, x1, y1 in [corners[i].tolist()]]
 
 
 @lru_cache(maxsize=16)
@@ -107,15 +108,13 @@ def _anchors(width: int, height: int) -> np.ndarray:
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
     """Greedy non-maximum suppression: indices of kept boxes, highest score first."""
-    order, kept = list(np.argsort(-scores)), []
+    order, kept = np.argsort(-scores), list[int]()
     area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    while order:
-        best, order = order[0], np.array(order[1:], dtype=int)
+    while len(order):
+        best, order = order[0], order[1:]
         kept.append(int(best))
-        if not len(order):
-            break
         x0, y0 = np.maximum(boxes[best, :2], boxes[order, :2]).T
         x1, y1 = np.minimum(boxes[best, 2:], boxes[order, 2:]).T
         overlap = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        order = list(order[overlap / (area[best] + area[order] - overlap) <= threshold])
+        order = order[overlap / (area[best] + area[order] - overlap) <= threshold]
     return kept

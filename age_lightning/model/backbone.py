@@ -16,7 +16,7 @@ class WeightsUnavailableError(UserError, RuntimeError):
 
 def build_resnet50(weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None,
                    download: bool = True) -> nn.Module:
-    """ResNet50 whose `fc` is replaced by the identity (2048 features out).
+    """ResNet50 whose `fc` is replaced by the identity; its `num_features` says how many features come out.
 
     weights: a torchvision ResNet50_Weights name (IMAGENET1K_V1, IMAGENET1K_V2) or None for random init.
       Loaded from the torch hub cache ($TORCH_HOME/hub/checkpoints) when present, else downloaded.
@@ -39,6 +39,7 @@ def build_resnet50(weights: str | None = "IMAGENET1K_V2", weights_path: str | No
                 model = resnet50(weights=enum, progress=True)
             except (OSError, RuntimeError) as error:  # URLError is an OSError
                 raise WeightsUnavailableError(_how_to_provide(enum, f"download failed ({error})")) from None
+    model.num_features = model.fc.in_features  # 2048 for ResNet50
     model.fc = nn.Identity()
     return model
 

@@ -54,7 +54,8 @@ class AgeRegressor(L.LightningModule):
         self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.backbone = build_resnet50(weights, weights_path, download)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2048, 1 if head == "point" else 2))
+        outputs = 1 if head == "point" else 2
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.backbone.num_features, outputs))
         if freeze_backbone:
             self.backbone.requires_grad_(False)
         self.register_buffer("age_mean", torch.tensor(0.0))

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from age_lightning.calibration import Calibration
+from age_lightning.ages import ADULTS
+from age_lightning.calibration import Calibration, CalibrationSettings
 from age_lightning.errors import UserError
 from age_lightning.evaluation.groups import group_columns
 from age_lightning.model.inference import load_checkpoint, predict_ages
@@ -41,25 +42,25 @@ def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple
 def fit_calibration(model, datamodule, split: str, settings, tta: bool = False,
                     source: str = "") -> tuple[Calibration | None, ErrorModel]:
     """Predict on one split of an already set-up datamodule; fit the error model on it, and for an uncertain
-    model the calibration (None for a point head) with `settings` (conf/calibration: alpha, max_pass, shift,
-    groups, small_groups)."""
-    columns = list(settings.get("groups") or [])
+    model the calibration (None for a point head) with `settings` (the `calibration` config node: the fields of
+    calibration.CalibrationSettings)."""
+    settings = CalibrationSettings(**settings)
+    columns = list(settings.groups)
     groups = calibration_groups(datamodule, split, columns)
     ages, predicted, scale = split_predictions(model, datamodule, split, tta)
     error_model = ErrorModel.fit(ages, predicted, scale, source or split)
     if not model.uncertain:
         return None, error_model
     alpha, max_pass = settings.alpha, settings.max_pass
-    calibration = Calibration.fit(ages, predicted, scale, alpha, max_pass, source or split,
-                                  shift=settings.get("shift", 0.0), groups=groups, group_columns=columns,
-                                  small_groups=settings.get("small_groups", "error"))
+    calibration = Calibration.fit(ages, predicted, scale, alpha, max_pass, source or split, shift=settings.shift,
+                                  groups=groups, group_columns=columns, small_groups=settings.small_groups)
     log.info("Calibrated on %d photos (%d minors): %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin "
              "%.2f (minors' pass-through <= %.1f%%)", calibration.photos, calibration.minors,
              100 * (1 - 2 * alpha), calibration.lower, calibration.upper, calibration.margin, 100 * max_pass)
     if calibration.groups:
-        log.info("Worst-group margin %.2f over %s (pooled: %.2f); adults 25+ asked on the calibration photos: %.1f%% "
+        log.info("Worst-group margin %.2f over %s (pooled: %.2f); %s asked on the calibration photos: %.1f%% "
                  "(pooled margin: %.1f%%); groups left out: %s", calibration.margin, ", ".join(columns),
-                 calibration.groups["pooled_margin"], 100 * (calibration.groups["adults_asked"] or 0),
+                 calibration.groups["pooled_margin"], ADULTS, 100 * (calibration.groups["adults_asked"] or 0),
                  100 * (calibration.groups["adults_asked_pooled"] or 0), calibration.groups["skipped"] or "none")
     return calibration, error_model
 
