@@ -35,7 +35,7 @@ import numpy as np
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE, MAX_AGE, MIN_AGE
 from age_lightning.errors import UserError
 
-ALPHA = 0.05     # per side: a 90% interval
+ALPHA = 0.05  # per side: a 90% interval
 MAX_PASS = 0.02  # share of minors the interval ID rule may let through
 SMALL_GROUPS = ("error", "skip")
 
@@ -45,9 +45,9 @@ class CalibrationSettings:
     """What to calibrate for (the `calibration` config node is generated from these defaults): train.py uses the
     calibration split, recalibrate.py any labeled folder."""
 
-    alpha: float = ALPHA        # per side: at most alpha of true ages below the interval and alpha above it
+    alpha: float = ALPHA  # per side: at most alpha of true ages below the interval and alpha above it
     max_pass: float = MAX_PASS  # interval ID rule: a minor passes without being asked with probability at most this
-    shift: float = 0.0          # KL shift allowance: the bounds hold for populations within this distance
+    shift: float = 0.0  # KL shift allowance: the bounds hold for populations within this distance
     groups: list = field(default_factory=list)  # fit in every group of these columns (source and/or labels.csv
     #                             columns, e.g. [source,race]) and keep the strictest
     small_groups: str = "error"  # a group with too few photos or minors: error (naming it) | skip (recorded)
@@ -72,8 +72,10 @@ def _order_statistic(values: np.ndarray, k: int, what: str, level: float) -> flo
     n = len(values)
     if not 1 <= k <= n:
         needed = math.ceil(1 / level - 1)
-        raise CalibrationError(f"{n} calibration {what} are too few for a bound at {level:.3g}: it needs at "
-                               f"least {needed}; add labeled photos or relax the level")
+        raise CalibrationError(
+            f"{n} calibration {what} are too few for a bound at {level:.3g}: it needs at "
+            f"least {needed}; add labeled photos or relax the level"
+        )
     return float(np.sort(values)[k - 1])
 
 
@@ -96,13 +98,16 @@ def pass_cut(ages, score, max_pass: float = MAX_PASS) -> float:
     scores = np.asarray(score, float)[minors]
     n = len(scores)
     if n == 0:
-        raise CalibrationError(f"the calibration photos hold no minors (under {LEGAL_AGE}): the ID rule's "
-                               f"pass-through cannot be bounded; add labeled photos of minors")
+        raise CalibrationError(
+            f"the calibration photos hold no minors (under {LEGAL_AGE}): the ID rule's "
+            f"pass-through cannot be bounded; add labeled photos of minors"
+        )
     return _order_statistic(scores, n + 1 - math.floor(max_pass * (n + 1)), "minors", max_pass)
 
 
 def binary_kl(q: float, p: float) -> float:
     """KL divergence between Bernoulli(q) and Bernoulli(p)."""
+
     def term(a, b):
         return 0.0 if a == 0 else a * math.log(a / b)
 
@@ -139,18 +144,28 @@ class Calibration:
     lower: float
     upper: float
     max_pass: float
-    margin: float           # interval rule: pass when age - margin * scale > LEGAL_AGE
+    margin: float  # interval rule: pass when age - margin * scale > LEGAL_AGE
     point_threshold: float  # the point rule calibrated the same way (pass when age > it), for comparison
     photos: int
     minors: int
     source: str = ""
-    shift: float = 0.0        # the KL shift allowance the levels were fitted for (0: exchangeability only)
+    shift: float = 0.0  # the KL shift allowance the levels were fitted for (0: exchangeability only)
     groups: dict | None = None  # worst-group calibration: columns, each group's margin, skipped groups, friction
 
     @classmethod
-    def fit(cls, ages, predicted, scale, alpha: float = ALPHA, max_pass: float = MAX_PASS, source: str = "",
-            shift: float = 0.0, groups=None, group_columns: tuple[str, ...] = (),
-            small_groups: str = "error") -> "Calibration":
+    def fit(
+        cls,
+        ages,
+        predicted,
+        scale,
+        alpha: float = ALPHA,
+        max_pass: float = MAX_PASS,
+        source: str = "",
+        shift: float = 0.0,
+        groups=None,
+        group_columns: tuple[str, ...] = (),
+        small_groups: str = "error",
+    ) -> "Calibration":
         """Fit on the calibration photos; with `groups` (one label per photo) in every group, keeping the most
         conservative bounds; with `shift`, at the levels that hold within that KL distance."""
         ages, predicted, scale = (np.asarray(a, float) for a in (ages, predicted, scale))
@@ -158,20 +173,35 @@ class Calibration:
         pooled = _pooled_fit(ages, predicted, scale, fit_alpha, fit_pass)
         found = None
         if groups is not None:
-            per_group, skipped = _group_fits(ages, predicted, scale, np.asarray(groups), fit_alpha, fit_pass,
-                                             small_groups)
+            per_group, skipped = _group_fits(
+                ages, predicted, scale, np.asarray(groups), fit_alpha, fit_pass, small_groups
+            )
             fits = list(per_group.values())
-            worst = (min(f[0] for f in fits), max(f[1] for f in fits), max(f[2] for f in fits),
-                     max(f[3] for f in fits))
+            worst = (min(f[0] for f in fits), max(f[1] for f in fits), max(f[2] for f in fits), max(f[3] for f in fits))
             adults = ages >= ID_CHECK_AGE
-            found = {"columns": list(group_columns), "margins": {g: f[2] for g, f in per_group.items()},
-                     "skipped": skipped, "pooled_margin": pooled[2],
-                     "adults_asked_pooled": _asked_share(predicted, scale, pooled[2], adults),
-                     "adults_asked": _asked_share(predicted, scale, worst[2], adults)}
+            found = {
+                "columns": list(group_columns),
+                "margins": {g: f[2] for g, f in per_group.items()},
+                "skipped": skipped,
+                "pooled_margin": pooled[2],
+                "adults_asked_pooled": _asked_share(predicted, scale, pooled[2], adults),
+                "adults_asked": _asked_share(predicted, scale, worst[2], adults),
+            }
             pooled = worst
         lower, upper, margin, threshold = pooled
-        return cls(alpha, lower, upper, max_pass, margin, threshold, len(ages), int(np.sum(ages < LEGAL_AGE)),
-                   source, shift, found)
+        return cls(
+            alpha,
+            lower,
+            upper,
+            max_pass,
+            margin,
+            threshold,
+            len(ages),
+            int(np.sum(ages < LEGAL_AGE)),
+            source,
+            shift,
+            found,
+        )
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Calibration | None":
@@ -183,8 +213,10 @@ class Calibration:
     def bounds(self, predicted, scale) -> tuple[np.ndarray, np.ndarray]:
         """The calibrated interval, within the valid age range."""
         predicted, scale = np.asarray(predicted, float), np.asarray(scale, float)
-        return (np.clip(predicted + self.lower * scale, MIN_AGE, MAX_AGE),
-                np.clip(predicted + self.upper * scale, MIN_AGE, MAX_AGE))
+        return (
+            np.clip(predicted + self.lower * scale, MIN_AGE, MAX_AGE),
+            np.clip(predicted + self.upper * scale, MIN_AGE, MAX_AGE),
+        )
 
     def id_lower_bound(self, predicted, scale) -> np.ndarray:
         return np.clip(np.asarray(predicted, float) - self.margin * np.asarray(scale, float), MIN_AGE, MAX_AGE)
@@ -204,8 +236,9 @@ def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: s
             fits[str(group)] = _pooled_fit(ages[chosen], predicted[chosen], scale[chosen], alpha, max_pass)
         except CalibrationError as error:
             if small_groups == "error":
-                raise CalibrationError(f"calibration group {group!r}: {error} (or calibration.small_groups=skip "
-                                       f"to leave it out)") from None
+                raise CalibrationError(
+                    f"calibration group {group!r}: {error} (or calibration.small_groups=skip to leave it out)"
+                ) from None
             skipped[str(group)] = int((ages[chosen] < LEGAL_AGE).sum())
     if not fits:
         raise CalibrationError(f"no calibration group has enough photos and minors (groups: {skipped})")
@@ -240,8 +273,10 @@ class IdCheck:
         if self.rule not in RULES:
             raise UserError(f"id_rule must be one of {RULES}, got {self.rule!r}")
         if self.rule == "interval" and self.calibration is None:
-            raise UserError("id_rule=interval needs a calibrated model with an uncertain head (train with "
-                            "model.head=laplace, or calibrate it with recalibrate.py, then export it again)")
+            raise UserError(
+                "id_rule=interval needs a calibrated model with an uncertain head (train with "
+                "model.head=laplace, or calibrate it with recalibrate.py, then export it again)"
+            )
 
     def asks_for_id(self, ages, scales=None) -> np.ndarray:
         if self.calibration is None or self.rule == "point":  # (interval always has a calibration: __post_init__)

@@ -45,8 +45,8 @@ class ImageLimits:
     """What a caller accepts of an untrusted image; checked from its header, before the pixels are decoded."""
 
     max_pixels: int = 40_000_000
-    max_side: int = 10_000          # pixels, either side
-    max_aspect: float = 4.0         # longer side / shorter side
+    max_side: int = 10_000  # pixels, either side
+    max_aspect: float = 4.0  # longer side / shorter side
     max_decoded_bytes: int = 256 * 2**20
 
     def check_shape(self, img: Image.Image) -> None:
@@ -62,12 +62,18 @@ class ImageLimits:
 
     def check_memory(self, img: Image.Image) -> None:
         if conversion_bytes(img) > self.max_decoded_bytes:
-            raise ImageTooLarge(f"{img.width} x {img.height} {img.mode}: decoding it would take more than the "
-                                f"{self.max_decoded_bytes // 2**20} MiB accepted")
+            raise ImageTooLarge(
+                f"{img.width} x {img.height} {img.mode}: decoding it would take more than the "
+                f"{self.max_decoded_bytes // 2**20} MiB accepted"
+            )
 
 
-def load_rgb(path: str | Path | BinaryIO, min_size: int | None = None, limits: ImageLimits | None = None,
-             formats: tuple[str, ...] | None = None) -> Image.Image:
+def load_rgb(
+    path: str | Path | BinaryIO,
+    min_size: int | None = None,
+    limits: ImageLimits | None = None,
+    formats: tuple[str, ...] | None = None,
+) -> Image.Image:
     """Open an image (a path or a binary file object) as an upright 8-bit RGB PIL image.
 
     `min_size` lets JPEG decoding skip detail that a later resize would throw away

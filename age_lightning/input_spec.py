@@ -30,37 +30,58 @@ class InputSpec:
     faces: FacePolicy = field(default_factory=FacePolicy)
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
-    id_rule: str | None = None          # point | interval; None: interval when calibrated, else point
+    id_rule: str | None = None  # point | interval; None: interval when calibrated, else point
     id_check_age: float = ID_CHECK_AGE  # the point rule asks below this age
     calibration: Calibration | None = None
 
     @classmethod
     def from_checkpoint(cls, trained_data: dict, model_hparams: dict, calibration: Calibration | None) -> "InputSpec":
         """From what a checkpoint holds: the datamodule's settings, the model's and its calibration."""
-        return cls(image_size=int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE)),
-                   faces=FacePolicy.from_dict(trained_data.get("faces")),
-                   id_check_age=float(model_hparams.get("id_check_age", ID_CHECK_AGE)), calibration=calibration)
+        return cls(
+            image_size=int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE)),
+            faces=FacePolicy.from_dict(trained_data.get("faces")),
+            id_check_age=float(model_hparams.get("id_check_age", ID_CHECK_AGE)),
+            calibration=calibration,
+        )
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> "InputSpec":
         """From an exported model's model.json (`to_metadata`)."""
-        return cls(image_size=int(metadata["input"]["size"]), faces=FacePolicy.from_dict(metadata.get("faces")),
-                   mean=tuple(metadata["input"].get("mean", IMAGENET_MEAN)),
-                   std=tuple(metadata["input"].get("std", IMAGENET_STD)), id_rule=metadata.get("id_rule"),
-                   id_check_age=float(metadata.get("id_check_age", ID_CHECK_AGE)),
-                   calibration=Calibration.from_dict(metadata.get("calibration")))
+        return cls(
+            image_size=int(metadata["input"]["size"]),
+            faces=FacePolicy.from_dict(metadata.get("faces")),
+            mean=tuple(metadata["input"].get("mean", IMAGENET_MEAN)),
+            std=tuple(metadata["input"].get("std", IMAGENET_STD)),
+            id_rule=metadata.get("id_rule"),
+            id_check_age=float(metadata.get("id_check_age", ID_CHECK_AGE)),
+            calibration=Calibration.from_dict(metadata.get("calibration")),
+        )
 
     def to_metadata(self) -> dict:
         """model.json's entries for this spec (what a runtime without torch needs to prepare and decide)."""
-        return {"input": {"name": "image", "layout": "NCHW", "dtype": "float32", "size": self.image_size,
-                          "resize_shorter_side": self.side, "crop": "center", "interpolation": "bilinear",
-                          "scale": 1 / 255, "mean": list(self.mean), "std": list(self.std),
-                          "preprocessing": "age_lightning.input_spec.PhotoPreparer"},
-                "faces": self.faces.to_dict(), "id_check_age": self.id_check_age, "id_rule": self.rule,
-                "calibration": self.calibration.to_dict() if self.calibration else None}
+        return {
+            "input": {
+                "name": "image",
+                "layout": "NCHW",
+                "dtype": "float32",
+                "size": self.image_size,
+                "resize_shorter_side": self.side,
+                "crop": "center",
+                "interpolation": "bilinear",
+                "scale": 1 / 255,
+                "mean": list(self.mean),
+                "std": list(self.std),
+                "preprocessing": "age_lightning.input_spec.PhotoPreparer",
+            },
+            "faces": self.faces.to_dict(),
+            "id_check_age": self.id_check_age,
+            "id_rule": self.rule,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+        }
 
-    def override(self, faces: dict | str | None = None, id_rule: str | None = None,
-                 id_check_age: float | None = None) -> "InputSpec":
+    def override(
+        self, faces: dict | str | None = None, id_rule: str | None = None, id_check_age: float | None = None
+    ) -> "InputSpec":
         """The model's spec with a command's overrides, one rule for every command: what is given replaces the
         model's, what is not keeps it. faces: FacePolicy fields, or just a mode name (none | align)."""
         changes: dict[str, Any] = {}
@@ -133,5 +154,7 @@ class PhotoPreparer:
         face; without the face step one input for the whole photo (face None)."""
         if self.aligner is None:
             return [(self.spec.normalize(photo_square(image, self.spec.side, self.spec.image_size)), None)]
-        return [(self.spec.normalize(np.asarray(aligned.image)), aligned.face)
-                for aligned in self.aligner.align_all(image, self.spec.side, max_faces)]
+        return [
+            (self.spec.normalize(np.asarray(aligned.image)), aligned.face)
+            for aligned in self.aligner.align_all(image, self.spec.side, max_faces)
+        ]

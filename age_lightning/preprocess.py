@@ -39,6 +39,6 @@ def normalize(square: np.ndarray, image_size: int, mean=IMAGENET_MEAN, std=IMAGE
     """uint8 (side, side, 3) square -> float32 (3, image_size, image_size): centre crop, scaled to [0, 1] and
     normalized by mean and std (what `transforms.eval_batch` does to a batch of squares)."""
     left, top = center_offsets((square.shape[1], square.shape[0]), image_size)
-    crop = np.asarray(square[top:top + image_size, left:left + image_size], dtype=np.float32) / 255.0
+    crop = np.asarray(square[top : top + image_size, left : left + image_size], dtype=np.float32) / 255.0
     normalized = (crop - np.array(mean, np.float32)) / np.array(std, np.float32)
     return np.ascontiguousarray(normalized.transpose(2, 0, 1))

@@ -72,8 +72,12 @@ class ErrorModel:
         def rounded(values):
             return None if values is None else np.round(values, 2).tolist()
 
-        return {"true_age": rounded(self.true_age), "predicted": rounded(self.predicted),
-                "scale": rounded(self.scale), "source": self.source}
+        return {
+            "true_age": rounded(self.true_age),
+            "predicted": rounded(self.predicted),
+            "scale": rounded(self.scale),
+            "source": self.source,
+        }
 
     @property
     def photos(self) -> int:
@@ -81,8 +85,9 @@ class ErrorModel:
 
     def resample(self, rng: np.random.Generator) -> "ErrorModel":
         rows = rng.integers(0, self.photos, self.photos)
-        return ErrorModel(self.true_age[rows], self.predicted[rows],
-                          None if self.scale is None else self.scale[rows], self.source)
+        return ErrorModel(
+            self.true_age[rows], self.predicted[rows], None if self.scale is None else self.scale[rows], self.source
+        )
 
     def prior(self) -> np.ndarray:
         """The band shares of the labeled photos."""
@@ -98,8 +103,9 @@ class ErrorModel:
     def histograms(self, bins: np.ndarray) -> np.ndarray:
         """(bands, bins): P(predicted age in bin | true band), a band without labeled photos uniform."""
         counts = np.zeros((len(BANDS), len(bins) - 1))
-        np.add.at(counts, (band_index(self.true_age), np.clip(np.digitize(self.predicted, bins) - 1, 0,
-                                                               len(bins) - 2)), 1)
+        np.add.at(
+            counts, (band_index(self.true_age), np.clip(np.digitize(self.predicted, bins) - 1, 0, len(bins) - 2)), 1
+        )
         rows = counts.sum(axis=1, keepdims=True)
         return np.where(rows > 0, counts / np.maximum(rows, 1), 1 / (len(bins) - 1))
 
@@ -154,8 +160,9 @@ def adjusted_count(error_model: ErrorModel, cells: Cells) -> np.ndarray:
     return project_to_simplex(solution)
 
 
-def expectation_maximization(error_model: ErrorModel, cells: Cells, iterations: int = 1000,
-                             tolerance: float = 1e-7) -> np.ndarray:
+def expectation_maximization(
+    error_model: ErrorModel, cells: Cells, iterations: int = 1000, tolerance: float = 1e-7
+) -> np.ndarray:
     """EM prior adjustment of the calibrated predictive band probabilities (SLD)."""
     probabilities = error_model.band_probabilities(cells.predicted, cells.scale)
     prior = np.maximum(error_model.prior(), 1e-6)
@@ -209,43 +216,66 @@ class BandShares:
 
     @property
     def note(self) -> str:
-        return (f"too few photos for a useful interval ({self.photos} < {self.min_photos})" if self.too_few
-                else "")
+        return f"too few photos for a useful interval ({self.photos} < {self.min_photos})" if self.too_few else ""
 
     def to_dict(self) -> dict:
-        return {"photos": self.photos, "method": self.method, "level": self.level, "note": self.note,
-                "naive": dict(zip(BANDS, self.naive.round(4).tolist())),
-                "corrected": {band: {"share": round(float(s), 4), "low": round(float(lo), 4),
-                                     "high": round(float(hi), 4)}
-                              for band, s, lo, hi in zip(BANDS, self.share, self.low, self.high)}}
+        return {
+            "photos": self.photos,
+            "method": self.method,
+            "level": self.level,
+            "note": self.note,
+            "naive": dict(zip(BANDS, self.naive.round(4).tolist())),
+            "corrected": {
+                band: {"share": round(float(s), 4), "low": round(float(lo), 4), "high": round(float(hi), 4)}
+                for band, s, lo, hi in zip(BANDS, self.share, self.low, self.high)
+            },
+        }
 
 
-def estimate_shares(error_model: ErrorModel | None, predicted, scale=None, method: str = DEFAULT_METHOD,
-                    bootstrap: int = BOOTSTRAP, level: float = LEVEL, min_photos: int = MIN_PHOTOS,
-                    seed: int = 0) -> BandShares:
+def estimate_shares(
+    error_model: ErrorModel | None,
+    predicted,
+    scale=None,
+    method: str = DEFAULT_METHOD,
+    bootstrap: int = BOOTSTRAP,
+    level: float = LEVEL,
+    min_photos: int = MIN_PHOTOS,
+    seed: int = 0,
+) -> BandShares:
     """Corrected band shares of one group of predictions (years), with a `level` bootstrap interval."""
     if error_model is None:
-        raise SharesError("this model has no error model: calibrate it on labeled photos it never trained on "
-                          "(python recalibrate.py ckpt_path=... data.root=<labeled folder>), then export it again")
+        raise SharesError(
+            "this model has no error model: calibrate it on labeled photos it never trained on "
+            "(python recalibrate.py ckpt_path=... data.root=<labeled folder>), then export it again"
+        )
     if method not in ESTIMATORS:
         raise SharesError(f"method must be one of {METHODS}, got {method!r}")
     predicted = np.asarray(predicted, float)
     if len(predicted) == 0:
         raise SharesError("no predictions to estimate shares from")
     if method == "em" and error_model.scale is not None and scale is None:
-        raise SharesError("method=em with an uncertain model needs each prediction's age_scale (predict again "
-                          "with this version), or use method=acc")
+        raise SharesError(
+            "method=em with an uncertain model needs each prediction's age_scale (predict again "
+            "with this version), or use method=acc"
+        )
     cells = Cells.of(predicted, scale if method == "em" and error_model.scale is not None else None)
     estimator = ESTIMATORS[method]
     rng = np.random.default_rng(seed)
-    replicates = np.array([estimator(error_model.resample(rng),
-                                     cells.with_counts(rng.multinomial(cells.photos, cells.counts / cells.photos)))
-                           for _ in range(bootstrap)])
+    replicates = np.array(
+        [
+            estimator(
+                error_model.resample(rng), cells.with_counts(rng.multinomial(cells.photos, cells.counts / cells.photos))
+            )
+            for _ in range(bootstrap)
+        ]
+    )
     tail = 100 * (1 - level) / 2
-    low, high = (np.percentile(replicates, [tail, 100 - tail], axis=0) if bootstrap else
-                 (np.full(len(BANDS), math.nan),) * 2)
-    return BandShares(cells.photos, naive_shares(cells), estimator(error_model, cells), low, high, method, level,
-                      min_photos)
+    low, high = (
+        np.percentile(replicates, [tail, 100 - tail], axis=0) if bootstrap else (np.full(len(BANDS), math.nan),) * 2
+    )
+    return BandShares(
+        cells.photos, naive_shares(cells), estimator(error_model, cells), low, high, method, level, min_photos
+    )
 
 
 def total_variation(a, b) -> float:

@@ -93,9 +93,18 @@ def _synchronize(device) -> None:
 
 
 def _trainer(args, callbacks) -> L.Trainer:
-    return L.Trainer(accelerator=args.accelerator, devices=1, precision=args.precision.split(",")[0], logger=False,
-                     max_steps=args.warmup + args.steps, limit_val_batches=0, enable_checkpointing=False,
-                     enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+    return L.Trainer(
+        accelerator=args.accelerator,
+        devices=1,
+        precision=args.precision.split(",")[0],
+        logger=False,
+        max_steps=args.warmup + args.steps,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
 
 
 def compute_bound(args, precision: str) -> float:
@@ -134,11 +143,18 @@ def end_to_end(args, use_cache: bool) -> float:
 
     from age_lightning.data.datamodule import AgeDataModule
 
-    datamodule = AgeDataModule(root=args.data_root, image_size=args.image_size, batch_size=args.batch_size,
-                               num_workers=args.num_workers, persistent_workers=args.num_workers > 0,
-                               pin_memory=args.accelerator != "cpu", check_images=False,
-                               augmentation={"crop_scale": (0.8, 1.0), "hflip": 0.5, "color_jitter": 0.1},
-                               cache=use_cache, cache_dir=args.cache_dir or tempfile.mkdtemp(prefix="bench_cache"))
+    datamodule = AgeDataModule(
+        root=args.data_root,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        persistent_workers=args.num_workers > 0,
+        pin_memory=args.accelerator != "cpu",
+        check_images=False,
+        augmentation={"crop_scale": (0.8, 1.0), "hflip": 0.5, "color_jitter": 0.1},
+        cache=use_cache,
+        cache_dir=args.cache_dir or tempfile.mkdtemp(prefix="bench_cache"),
+    )
     datamodule.setup("fit")  # builds the cache (if asked) before the clock starts
     model = AgeRegressor(optimizer=functools.partial(torch.optim.Adam, lr=1e-4), weights=None)
     timer = _StepTimer(args.warmup)
@@ -163,9 +179,11 @@ def inference(args, precision: str) -> float:
 
 
 def throughput(args) -> None:
-    print(f"training throughput, {args.image_size}px, batch {args.batch_size}, {args.precision}, "
-          f"accelerator {args.accelerator}, {args.steps} timed steps after {args.warmup} warm-up, "
-          f"torch threads {torch.get_num_threads()}, data workers {args.num_workers}")
+    print(
+        f"training throughput, {args.image_size}px, batch {args.batch_size}, {args.precision}, "
+        f"accelerator {args.accelerator}, {args.steps} timed steps after {args.warmup} warm-up, "
+        f"torch threads {torch.get_num_threads()}, data workers {args.num_workers}"
+    )
     rates = {precision: compute_bound(args, precision) for precision in args.precision.split(",")}
     for precision, rate in rates.items():
         print(f"  (1) compute-bound (synthetic, on device)  {rate:8.1f} img/s   {precision}")
@@ -194,9 +212,11 @@ def latency(args) -> None:
     with tempfile.TemporaryDirectory() as folder:
         if args.onnx:
             backends.update(onnx_models(model, size, Path(folder), int8_calibration(args, size, Path(folder))))
-        print(f"single-photo latency, {size}px, face step {'align' if args.faces else 'none'}, "
-              f"torch threads {torch.get_num_threads()}, "
-              f"{'photos from ' + str(args.photos) if photos else 'a generated 200x200 JPEG'}")
+        print(
+            f"single-photo latency, {size}px, face step {'align' if args.faces else 'none'}, "
+            f"torch threads {torch.get_num_threads()}, "
+            f"{'photos from ' + str(args.photos) if photos else 'a generated 200x200 JPEG'}"
+        )
         for name, predict in backends.items():
             times = []
             for i in range(args.repeats + 5):
@@ -207,8 +227,10 @@ def latency(args) -> None:
                     predict(image[None])
                 if i >= 5:  # warm-up excluded
                     times.append(time.perf_counter() - started)
-            print(f"  {name:28s} median {1000 * statistics.median(times):6.1f} ms   "
-                  f"p90 {1000 * np.percentile(times, 90):6.1f} ms   ({args.repeats} photos)")
+            print(
+                f"  {name:28s} median {1000 * statistics.median(times):6.1f} ms   "
+                f"p90 {1000 * np.percentile(times, 90):6.1f} ms   ({args.repeats} photos)"
+            )
 
 
 def parity(args) -> None:
@@ -217,21 +239,26 @@ def parity(args) -> None:
     prepare = PhotoPreparer(InputSpec(size))
     images = np.stack([prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in files])
     with torch.inference_mode():
-        reference = np.concatenate([model.predict_age(torch.from_numpy(b)).numpy()
-                                    for b in np.array_split(images, max(1, len(images) // 64))])
+        reference = np.concatenate(
+            [model.predict_age(torch.from_numpy(b)).numpy() for b in np.array_split(images, max(1, len(images) // 64))]
+        )
     with tempfile.TemporaryDirectory() as folder:
         for name, onnx in onnx_models(model, size, Path(folder), int8_calibration(args, size, Path(folder))).items():
             predicted = np.concatenate([onnx(b)[0] for b in np.array_split(images, max(1, len(images) // 64))])
             difference = np.abs(predicted - reference)
-            print(f"{name}: {len(files)} photos, |onnx - pytorch| max {difference.max():.4f} "
-                  f"mean {difference.mean():.4f} years")
+            print(
+                f"{name}: {len(files)} photos, |onnx - pytorch| max {difference.max():.4f} "
+                f"mean {difference.mean():.4f} years"
+            )
             if args.labels:
                 import pandas as pd
 
                 ages = pd.read_csv(args.labels).set_index("file_name")["real_age"]
                 real = ages.loc[[f.name for f in files]].to_numpy(float)
-                print(f"  MAE vs real age: onnx {np.abs(predicted - real).mean():.3f}, "
-                      f"pytorch {np.abs(reference - real).mean():.3f}")
+                print(
+                    f"  MAE vs real age: onnx {np.abs(predicted - real).mean():.3f}, "
+                    f"pytorch {np.abs(reference - real).mean():.3f}"
+                )
 
 
 def _generated_photo(folder: Path) -> Path:

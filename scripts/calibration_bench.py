@@ -25,10 +25,12 @@ def outcomes(rows: pd.DataFrame, calibration: Calibration) -> str:
     found = rule_outcomes(real, calibration.asks_for_id(predicted, scale))
     low, high = calibration.bounds(predicted, scale)
     passing, friction = found["minors_pass_through"], found["adult_friction"]
-    minors = (f"{passing['count']} of {passing['n']} = {100 * passing['share']:.1f}% (≤ {100 * passing['upper']:.1f}%)"
-              if passing["n"] else "no minors")
-    return (f"{minors} | {100 * friction['share']:.1f}% | "
-            f"{100 * interval_metrics(real, low, high)['coverage']:.1f}%")
+    minors = (
+        f"{passing['count']} of {passing['n']} = {100 * passing['share']:.1f}% (≤ {100 * passing['upper']:.1f}%)"
+        if passing["n"]
+        else "no minors"
+    )
+    return f"{minors} | {100 * friction['share']:.1f}% | {100 * interval_metrics(real, low, high)['coverage']:.1f}%"
 
 
 def main() -> None:

@@ -52,19 +52,24 @@ def main() -> None:
         found += 1
         several += aligned.faces_found > 1
         if key_points is not None and name in key_points.index:
-            matrix = similarity_transform(aligned.face.landmarks, template_points(SIDE, policy.face_scale,
-                                                                                  policy.template))
+            matrix = similarity_transform(
+                aligned.face.landmarks, template_points(SIDE, policy.face_scale, policy.template)
+            )
             eyes = eye_centres(key_points.loc[name]) @ matrix[:, :2].T + matrix[:, 2]
             errors.append(np.linalg.norm(eyes - template_eyes, axis=1).mean() / eye_distance)
     n = len(chosen)
     print(f"{args.data_root}: {n} photos, {args.threads} thread(s)")
     print(f"  face found in {found}/{n} ({100 * found / n:.2f}%), several faces in {several}")
-    print(f"  ms per photo (decode + detect + align): median {1000 * statistics.median(times):.1f}, "
-          f"mean {1000 * statistics.mean(times):.1f}, p90 {1000 * np.percentile(times, 90):.1f}")
+    print(
+        f"  ms per photo (decode + detect + align): median {1000 * statistics.median(times):.1f}, "
+        f"mean {1000 * statistics.mean(times):.1f}, p90 {1000 * np.percentile(times, 90):.1f}"
+    )
     if errors:
         errors = np.array(errors)
-        print(f"  eye-centre error after alignment vs key points, in eye distances: median {np.median(errors):.3f}, "
-              f"mean {errors.mean():.3f}, p95 {np.percentile(errors, 95):.3f}, over 0.25: {(errors > 0.25).sum()}")
+        print(
+            f"  eye-centre error after alignment vs key points, in eye distances: median {np.median(errors):.3f}, "
+            f"mean {errors.mean():.3f}, p95 {np.percentile(errors, 95):.3f}, over 0.25: {(errors > 0.25).sum()}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,9 +38,11 @@ def main() -> None:
     axes[0].add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", linewidth=1.5))
     axes[0].scatter(*aligned.face.landmarks.T, s=12, color="red")
     axes[0].set_title(f"whole photo: face found (score {aligned.face.score:.2f})", fontsize=9)
-    for axis, image, title in [(axes[1], aligned.image, "faces=align (UTKFace framing)"),
-                               (axes[2], looser.image, "faces.face_scale=0.8 (more context)"),
-                               (axes[3], network, "what a 64 px model sees")]:
+    for axis, image, title in [
+        (axes[1], aligned.image, "faces=align (UTKFace framing)"),
+        (axes[2], looser.image, "faces.face_scale=0.8 (more context)"),
+        (axes[3], network, "what a 64 px model sees"),
+    ]:
         axis.imshow(image)
         axis.set_title(title, fontsize=9)
     for axis in axes:

@@ -37,9 +37,11 @@ def rss_mib(pid: int) -> float:
 
 
 def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, str(ROOT / "serve.py"), f"model={model}", f"port={port}",
-                                "max_connections=256", *extra],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "serve.py"), f"model={model}", f"port={port}", "max_connections=256", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         if process.poll() is not None:
@@ -57,7 +59,7 @@ def broken(photo: bytes, rng: random.Random) -> bytes:
     """A fuzz case: the photo truncated, bit-flipped, or random bytes."""
     kind = rng.randrange(3)
     if kind == 0:
-        return photo[:rng.randrange(len(photo))]
+        return photo[: rng.randrange(len(photo))]
     if kind == 1:
         data = bytearray(photo)
         for _ in range(8):
@@ -77,8 +79,10 @@ class SlowUploads:
 
     def open(self) -> socket.socket:
         connection = socket.create_connection(("127.0.0.1", self.port))
-        connection.sendall(f"POST /v1/age HTTP/1.1\r\nHost: till\r\nAuthorization: Bearer {self.key}\r\n"
-                           f"Content-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n".encode())
+        connection.sendall(
+            f"POST /v1/age HTTP/1.1\r\nHost: till\r\nAuthorization: Bearer {self.key}\r\n"
+            f"Content-Type: image/jpeg\r\nContent-Length: 1000000\r\n\r\n".encode()
+        )
         return connection
 
     def trickle(self) -> None:
@@ -97,10 +101,18 @@ class SlowUploads:
             connection.close()
 
 
-def run_level(url: str, photos: list[bytes], clients: int, requests: int, timeout: float, keys: list[str],
-              broken_share: float = 0.0) -> dict:
+def run_level(
+    url: str,
+    photos: list[bytes],
+    clients: int,
+    requests: int,
+    timeout: float,
+    keys: list[str],
+    broken_share: float = 0.0,
+) -> dict:
     """`requests` photos sent by `clients` threads (tills), each with its own key and keep-alive connection;
     `broken_share` of them are fuzz cases, which count as errors only when answered 5xx."""
+
     def client(index: int) -> list[tuple[float, int]]:
         results, rng = [], random.Random(index)
         headers = {"Content-Type": "image/jpeg", "Authorization": f"Bearer {keys[index % len(keys)]}"}
@@ -122,9 +134,15 @@ def run_level(url: str, photos: list[bytes], clients: int, requests: int, timeou
     wall = time.perf_counter() - started
     latencies = np.array([t for t, _ in results]) * 1000
     errors = sum(not ok for _, ok in results)
-    return {"clients": clients, "requests": len(results), "throughput": len(results) / wall,
-            "p50": float(np.percentile(latencies, 50)), "p95": float(np.percentile(latencies, 95)),
-            "p99": float(np.percentile(latencies, 99)), "errors": errors}
+    return {
+        "clients": clients,
+        "requests": len(results),
+        "throughput": len(results) / wall,
+        "p50": float(np.percentile(latencies, 50)),
+        "p95": float(np.percentile(latencies, 95)),
+        "p99": float(np.percentile(latencies, 99)),
+        "errors": errors,
+    }
 
 
 def main() -> None:
@@ -156,23 +174,30 @@ def main() -> None:
     server = start_server(args.model, port, [f"api_keys={keys_file.name}", *args.server_option])
     slow = SlowUploads(port, keys[0], args.slow_uploads) if args.slow_uploads else None
     try:
-        print(f"{args.model.name}, {len(photos)} photos from {args.photos} (median "
-              f"{statistics.median(len(p) for p in photos) / 1000:.0f} kB), loopback, API keys on, "
-              f"{args.slow_uploads} slow uploads beside")
+        print(
+            f"{args.model.name}, {len(photos)} photos from {args.photos} (median "
+            f"{statistics.median(len(p) for p in photos) / 1000:.0f} kB), loopback, API keys on, "
+            f"{args.slow_uploads} slow uploads beside"
+        )
         run_level(url, photos, 1, 20, args.timeout, keys)  # warm-up
         print("| clients | requests | photos/s | p50 ms | p95 ms | p99 ms | errors |")
         print("|---|---|---|---|---|---|---|")
         for clients in (int(c) for c in args.clients.split(",")):
             r = run_level(url, photos, clients, args.requests, args.timeout, keys)
-            print(f"| {r['clients']} | {r['requests']} | {r['throughput']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | "
-                  f"{r['p99']:.1f} | {r['errors']} |", flush=True)
+            print(
+                f"| {r['clients']} | {r['requests']} | {r['throughput']:.1f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+                f"{r['p99']:.1f} | {r['errors']} |",
+                flush=True,
+            )
         if args.memory_requests:
             before = rss_mib(server.pid)
             r = run_level(url, photos, 4, args.memory_requests, args.timeout, keys, args.broken_share)
             after = rss_mib(server.pid)
-            print(f"memory (RSS) before {args.memory_requests} requests at 4 clients ({args.broken_share:.0%} fuzz "
-                  f"cases): {before:.0f} MiB, after: {after:.0f} MiB; that run: {r['throughput']:.1f} photos/s, "
-                  f"p95 {r['p95']:.1f} ms, {r['errors']} errors")
+            print(
+                f"memory (RSS) before {args.memory_requests} requests at 4 clients ({args.broken_share:.0%} fuzz "
+                f"cases): {before:.0f} MiB, after: {after:.0f} MiB; that run: {r['throughput']:.1f} photos/s, "
+                f"p95 {r['p95']:.1f} ms, {r['errors']} errors"
+            )
     finally:
         if slow:
             slow.close()

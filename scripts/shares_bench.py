@@ -20,8 +20,12 @@ import torch
 from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
 
 # Target band mixes for the shifted subsets (0-12, 13-17, 18-24, 25-39, 40-59, 60+); None: the set as it is.
-MIXES = {"as labeled": None, "under-30s only": "under30", "over-50s only": "over50",
-         "children-heavy (families)": [0.48, 0.16, 0.15, 0.14, 0.06, 0.01]}
+MIXES = {
+    "as labeled": None,
+    "under-30s only": "under30",
+    "over-50s only": "over50",
+    "children-heavy (families)": [0.48, 0.16, 0.15, 0.14, 0.06, 0.01],
+}
 
 
 def weights_for(mix, real: np.ndarray) -> np.ndarray:
@@ -53,10 +57,13 @@ def main() -> None:
     real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
     scale = table["scale"].to_numpy() if "scale" in table else None
     rng = np.random.default_rng(0)
-    print(f"{args.predictions}: {len(table)} photos; error model: {error_model.photos} photos "
-          f"({error_model.source}); {args.draws} draws of {args.size} photos per mix")
-    print("| mix | method | true shares (mean) | TV counted | TV corrected | corrected / counted | "
-          "intervals covering |")
+    print(
+        f"{args.predictions}: {len(table)} photos; error model: {error_model.photos} photos "
+        f"({error_model.source}); {args.draws} draws of {args.size} photos per mix"
+    )
+    print(
+        "| mix | method | true shares (mean) | TV counted | TV corrected | corrected / counted | intervals covering |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, mix in MIXES.items():
         p = weights_for(mix, real)
@@ -64,22 +71,39 @@ def main() -> None:
         truth = [np.bincount(band_index(real[d]), minlength=len(BANDS)) / args.size for d in draws]
         shown = " / ".join(f"{100 * s:.0f}" for s in np.mean(truth, axis=0))
         for method in args.methods.split(","):
-            results = [estimate_shares(error_model, predicted[d], None if scale is None else scale[d],
-                                       method=method, bootstrap=args.bootstrap, seed=i)
-                       for i, d in enumerate(draws)]
+            results = [
+                estimate_shares(
+                    error_model,
+                    predicted[d],
+                    None if scale is None else scale[d],
+                    method=method,
+                    bootstrap=args.bootstrap,
+                    seed=i,
+                )
+                for i, d in enumerate(draws)
+            ]
             tv_naive = np.mean([total_variation(r.naive, t) for r, t in zip(results, truth)])
             tv = np.mean([total_variation(r.share, t) for r, t in zip(results, truth)])
             covered = np.mean([(r.low <= t) & (t <= r.high) for r, t in zip(results, truth)])
-            print(f"| {name} | {method} | {shown} | {tv_naive:.3f} | {tv:.3f} | {tv / tv_naive:.2f} | "
-                  f"{covered:.1%} |", flush=True)
+            print(
+                f"| {name} | {method} | {shown} | {tv_naive:.3f} | {tv:.3f} | {tv / tv_naive:.2f} | {covered:.1%} |",
+                flush=True,
+            )
     if args.million:
         rows = rng.integers(0, len(real), 1_000_000)
         for method in args.methods.split(","):
             started = time.perf_counter()
-            estimate_shares(error_model, predicted[rows], None if scale is None else scale[rows], method=method,
-                            bootstrap=args.bootstrap)
-            print(f"1,000,000 predictions, {method}, {args.bootstrap} bootstrap replicates: "
-                  f"{time.perf_counter() - started:.1f} s")
+            estimate_shares(
+                error_model,
+                predicted[rows],
+                None if scale is None else scale[rows],
+                method=method,
+                bootstrap=args.bootstrap,
+            )
+            print(
+                f"1,000,000 predictions, {method}, {args.bootstrap} bootstrap replicates: "
+                f"{time.perf_counter() - started:.1f} s"
+            )
 
 
 if __name__ == "__main__":

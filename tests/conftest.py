@@ -24,8 +24,7 @@ ASTRONAUT = ROOT / "tests" / "data" / "astronaut.jpg"  # NASA's public-domain po
 def run_command(script: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run one of the project's commands (train.py, predict_onnx.py, scripts/bench.py, ...) as a user would:
     a fresh interpreter, output captured; killed with all its children if it outlives `timeout`."""
-    with started_command(script, *args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True) as process:
+    with started_command(script, *args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
         stdout, stderr = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
@@ -58,10 +57,20 @@ def tiny_train_overrides(tmp_path: Path, *extra: str) -> list[str]:
     """The demo experiment shrunk to seconds: 48 generated 40 px images, 32 px input, 1 epoch."""
     out = tmp_path / "run"
     out.mkdir(parents=True, exist_ok=True)
-    return ["experiment=demo", f"data.root={tmp_path}/faces", "data.demo.num_images=48",
-            "data.demo.image_size=40", "data.image_size=32", "data.batch_size=8", "trainer.max_epochs=1",
-            "callbacks.prediction_grid.num_images=4", f"paths.output_dir={out}", f"paths.log_dir={tmp_path}/logs",
-            f"paths.cache_dir={tmp_path}/cache", *extra]
+    return [
+        "experiment=demo",
+        f"data.root={tmp_path}/faces",
+        "data.demo.num_images=48",
+        "data.demo.image_size=40",
+        "data.image_size=32",
+        "data.batch_size=8",
+        "trainer.max_epochs=1",
+        "callbacks.prediction_grid.num_images=4",
+        f"paths.output_dir={out}",
+        f"paths.log_dir={tmp_path}/logs",
+        f"paths.cache_dir={tmp_path}/cache",
+        *extra,
+    ]
 
 
 @pytest.fixture
@@ -98,9 +107,14 @@ def tiny_uncertain_checkpoint(tmp_path_factory) -> dict:
     from age_lightning.tasks.train import train
 
     tmp_path = tmp_path_factory.mktemp("tiny_uncertain_run")
-    overrides = tiny_train_overrides(tmp_path, "model.head=laplace", "data.demo.num_images=160",
-                                     "data.split.fractions={train:0.5,val:0.1,calibration:0.25,test:0.15}",
-                                     "calibration.alpha=0.1", "calibration.max_pass=0.25")
+    overrides = tiny_train_overrides(
+        tmp_path,
+        "model.head=laplace",
+        "data.demo.num_images=160",
+        "data.split.fractions={train:0.5,val:0.1,calibration:0.25,test:0.15}",
+        "calibration.alpha=0.1",
+        "calibration.max_pass=0.25",
+    )
     summary = train(compose_config("train", overrides))
     GlobalHydra.instance().clear()
     return {**summary, "data_root": tmp_path / "faces"}
@@ -114,5 +128,7 @@ def _isolated_env(tmp_path, monkeypatch):
     GlobalHydra.instance().clear()
 
 
-requires_utkface = pytest.mark.skipif(not (UTKFACE / "labels.csv").is_file() or os.environ.get("SKIP_UTKFACE"),
-                                      reason="../shared/data/utkface is not present")
+requires_utkface = pytest.mark.skipif(
+    not (UTKFACE / "labels.csv").is_file() or os.environ.get("SKIP_UTKFACE"),
+    reason="../shared/data/utkface is not present",
+)

@@ -19,8 +19,11 @@ def encoded(image: Image.Image, kind: str) -> bytes:
 
 
 def photos(kind: str):
-    return st.builds(lambda side, colour: encoded(ASTRONAUT.resize((side, side)).convert(colour), kind),
-                     st.integers(16, 320), st.sampled_from(["RGB", "L"]))
+    return st.builds(
+        lambda side, colour: encoded(ASTRONAUT.resize((side, side)).convert(colour), kind),
+        st.integers(16, 320),
+        st.sampled_from(["RGB", "L"]),
+    )
 
 
 schemathesis.openapi.media_type("image/jpeg", photos("JPEG"))

@@ -64,10 +64,21 @@ def test_cached_eval_tensors_equal_the_uncached_path(tmp_path):
 @pytest.mark.slow
 def test_training_with_the_cache_equals_training_without(tmp_path):
     """Same squares, same seeded batch augmentation: the cache changes the speed, never the result."""
-    runs = [train(compose_config("train", tiny_train_overrides(tmp_path / name, f"data.root={tmp_path}/faces",
-                                                               f"data.cache={name == 'cached'}",
-                                                               "augmentation=strong", "trainer.max_epochs=2")))
-            for name in ("plain", "cached")]
+    runs = [
+        train(
+            compose_config(
+                "train",
+                tiny_train_overrides(
+                    tmp_path / name,
+                    f"data.root={tmp_path}/faces",
+                    f"data.cache={name == 'cached'}",
+                    "augmentation=strong",
+                    "trainer.max_epochs=2",
+                ),
+            )
+        )
+        for name in ("plain", "cached")
+    ]
     assert list((tmp_path / "cached" / "cache" / "squares").glob("*.npy"))
     assert not (tmp_path / "plain" / "cache" / "squares").exists()
     for key in ("train/loss", "val/mae", "test/mae"):
@@ -77,9 +88,15 @@ def test_training_with_the_cache_equals_training_without(tmp_path):
 def test_cached_augmentation_depends_only_on_seed_and_epoch(tmp_path):
     """Resumes are exact with the cache too: a training batch's augmentation ignores the global RNG state."""
     root = ensure_synthetic_dataset(tmp_path / "faces", num_images=24, image_size=40, seed=1)
-    datamodule = AgeDataModule(root=str(root), image_size=32, batch_size=8, seed=3, cache=True,
-                               cache_dir=str(tmp_path / "c"), augmentation={"crop_scale": (0.5, 1.0), "hflip": 0.5,
-                                                                            "rotation": 10, "color_jitter": 0.3})
+    datamodule = AgeDataModule(
+        root=str(root),
+        image_size=32,
+        batch_size=8,
+        seed=3,
+        cache=True,
+        cache_dir=str(tmp_path / "c"),
+        augmentation={"crop_scale": (0.5, 1.0), "hflip": 0.5, "rotation": 10, "color_jitter": 0.3},
+    )
     datamodule.setup("fit")
 
     def first_batch(epoch: int, global_seed: int) -> torch.Tensor:

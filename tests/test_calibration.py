@@ -27,10 +27,10 @@ def population(n: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_interval_multipliers_are_the_order_statistics_of_a_hand_computation():
-    ages = np.arange(19.0)                  # scores (age - predicted) / scale are 0, 1, ..., 18 ...
+    ages = np.arange(19.0)  # scores (age - predicted) / scale are 0, 1, ..., 18 ...
     predicted, scale = np.zeros(19), np.ones(19)
     rng = np.random.default_rng(0)
-    order = rng.permutation(19)             # ... in any order
+    order = rng.permutation(19)  # ... in any order
     lower, upper = interval_multipliers(ages[order], predicted[order], scale[order], alpha=0.1)
     # n = 19, alpha = 0.1: lower = floor(0.1 * 20) = 2nd smallest score = 1; upper = ceil(0.9 * 20) = 18th = 17
     assert (lower, upper) == (1.0, 17.0)
@@ -65,7 +65,7 @@ def test_calibrated_intervals_reach_their_coverage_on_new_data_with_known_noise(
     ages, predicted, scale = population(100_000, rng)
     low, high = calibration.bounds(predicted, scale)
     below, above = (ages < low).mean(), (ages > high).mean()
-    assert below <= 0.05 + 0.01 and above <= 0.05 + 0.01   # the guarantee (with sampling slack)
+    assert below <= 0.05 + 0.01 and above <= 0.05 + 0.01  # the guarantee (with sampling slack)
     assert below >= 0.05 - 0.015 and above >= 0.05 - 0.015  # and not by being needlessly wide
     # the noise really is Laplace: the calibrated multipliers land near the distribution's own quantiles
     assert calibration.lower == pytest.approx(nominal_quantile("laplace", 0.05), abs=0.3)

@@ -22,9 +22,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluate_writes_report_metrics_predictions_and_plots(tiny_checkpoint, tmp_path):
-    cfg = compose_config("evaluate", [f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
-                                      f"data.root={tiny_checkpoint['data_root']}", f"paths.output_dir={tmp_path}",
-                                      "tta=true"])
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+            f"data.root={tiny_checkpoint['data_root']}",
+            f"paths.output_dir={tmp_path}",
+            "tta=true",
+        ],
+    )
     metrics = evaluate(cfg)
 
     predictions = pd.read_csv(tmp_path / "predictions.csv")
@@ -40,8 +46,14 @@ def test_evaluate_writes_report_metrics_predictions_and_plots(tiny_checkpoint, t
 
 
 def test_evaluate_on_the_same_test_split_reproduces_train_test_mae(tiny_checkpoint, tmp_path):
-    cfg = compose_config("evaluate", [f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
-                                      f"data.root={tiny_checkpoint['data_root']}", f"paths.output_dir={tmp_path}"])
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+            f"data.root={tiny_checkpoint['data_root']}",
+            f"paths.output_dir={tmp_path}",
+        ],
+    )
     # evaluate.py predicts in fp32; trainer=cpu tested in bf16-mixed where the CPU has native bf16 (3 digits)
     tolerance = 0.05 if native_cpu_bf16() else 1e-3
     assert evaluate(cfg)["mae"] == pytest.approx(tiny_checkpoint["metrics"]["test/mae"], abs=tolerance)
@@ -71,8 +83,9 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
     Image.new("RGB", (120, 90), (90, 140, 200)).save(tmp_path / "sky.png")
     files = [*faces, tmp_path / "notes.jpg", tmp_path / "sky.png"]
 
-    plain = pd.DataFrame(predict_files(files, predict_batch, PhotoPreparer(InputSpec(data["image_size"])),
-                                       batch_size=2))
+    plain = pd.DataFrame(
+        predict_files(files, predict_batch, PhotoPreparer(InputSpec(data["image_size"])), batch_size=2)
+    )
     assert plain["status"].tolist() == ["ok", "ok", "ok", "not an image", "ok"]
     predicted = plain[plain["status"] == "ok"]
     assert predicted["predicted_age"].between(0, 120).all() and predicted["age_band"].notna().all()
@@ -90,14 +103,20 @@ def test_predict_reports_non_images_and_photos_without_faces(tiny_checkpoint, tm
 
 def test_predict_and_eda_commands(tiny_checkpoint, tmp_path):
     out = tmp_path / "predictions.csv"
-    result = run_command("predict.py", f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
-                        f"input={tiny_checkpoint['data_root'] / 'final_files'}", f"output={out}",
-                        f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    result = run_command(
+        "predict.py",
+        f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+        f"input={tiny_checkpoint['data_root'] / 'final_files'}",
+        f"output={out}",
+        f"paths.log_dir={tmp_path}/logs",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert len(pd.read_csv(out)) == 48 and "48 predicted" in result.stdout
 
-    result = run_command("eda.py", f"data.root={tiny_checkpoint['data_root']}",
-                        f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    result = run_command(
+        "eda.py", f"data.root={tiny_checkpoint['data_root']}", f"paths.log_dir={tmp_path}/logs", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     run = next((tmp_path / "logs" / "eda" / "runs").iterdir())
     assert (run / "samples.png").read_bytes()[:8] == PNG_SIGNATURE

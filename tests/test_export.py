@@ -59,8 +59,9 @@ def test_static_int8_copy_is_close_to_fp32(exported, tiny_checkpoint):
 
 def test_int8_export_needs_calibration_photos(tiny_checkpoint, tmp_path):
     checkpoint = tiny_checkpoint["best_checkpoint"]
-    result = run_command("export.py", f"ckpt_path={checkpoint}", "int8=true", f"paths.log_dir={tmp_path}/logs",
-                         cwd=tmp_path)
+    result = run_command(
+        "export.py", f"ckpt_path={checkpoint}", "int8=true", f"paths.log_dir={tmp_path}/logs", cwd=tmp_path
+    )
     assert result.returncode == 1 and "calibration_dir" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -81,9 +82,20 @@ def test_predict_onnx_runs_without_torch(exported, tiny_checkpoint, tmp_path):
     import subprocess
 
     folder = tiny_checkpoint["data_root"] / "final_files"
-    result = subprocess.run([sys.executable, "-c", NO_TORCH_RUN, str(ROOT / "predict_onnx.py"), f"model={exported}",
-                             f"input={folder}", f"output={tmp_path / 'ages.csv'}"], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NO_TORCH_RUN,
+            str(ROOT / "predict_onnx.py"),
+            f"model={exported}",
+            f"input={folder}",
+            f"output={tmp_path / 'ages.csv'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_csv(tmp_path / "ages.csv")
     assert len(table) == 48 and (table["status"] == "ok").all() and "48 predicted" in result.stdout
@@ -93,10 +105,10 @@ def test_unexportable_checkpoint_gives_a_clear_error(tmp_path):
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
     with pytest.raises(UserError, match="not a checkpoint this project can read"):
         export_onnx(str(tmp_path / "notes.ckpt"), tmp_path / "out")
-    result = run_command("export.py", f"ckpt_path={tmp_path / 'notes.ckpt'}", f"paths.log_dir={tmp_path}/logs",
-                         cwd=tmp_path)
+    result = run_command(
+        "export.py", f"ckpt_path={tmp_path / 'notes.ckpt'}", f"paths.log_dir={tmp_path}/logs", cwd=tmp_path
+    )
     assert result.returncode == 1 and "not a checkpoint" in result.stderr and "Traceback" not in result.stderr
-
 
 
 def test_predict_onnx_options_are_typed(exported, tmp_path):

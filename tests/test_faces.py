@@ -72,8 +72,8 @@ def test_no_face_small_faces_and_several_faces(aligner, astronaut):
     assert FaceAligner(FacePolicy(mode="align", min_face=100), detector=aligner.detector)(astronaut, 64) is None
     group = Image.new("RGB", (900, 400), (40, 40, 40))
     group.paste(astronaut.resize((200, 200)), (20, 100))  # small face, left
-    group.paste(astronaut, (320, 72))                      # larger face, centre
-    group.paste(astronaut.resize((220, 220)), (670, 90))   # another, right
+    group.paste(astronaut, (320, 72))  # larger face, centre
+    group.paste(astronaut.resize((220, 220)), (670, 90))  # another, right
     largest = aligner(group, 64)
     assert largest.faces_found == 3 and 320 < largest.face.box[0] < 600
     central = FaceAligner(FacePolicy(mode="align", choose="central"), detector=aligner.detector)(group, 64)
@@ -124,8 +124,9 @@ def photo_folder(root, astronaut, rows):
     for i, (name, kind, _) in enumerate(rows):
         image = astronaut.rotate(3 * (i % 5) - 6) if kind == "face" else Image.new("RGB", (256, 256), (90, 140, 200))
         image.save(root / "final_files" / name)
-    pd.DataFrame([(n, a) for n, _, a in rows], columns=["file_name", "real_age"]).to_csv(root / "labels.csv",
-                                                                                            index=False)
+    pd.DataFrame([(n, a) for n, _, a in rows], columns=["file_name", "real_age"]).to_csv(
+        root / "labels.csv", index=False
+    )
     return root
 
 
@@ -138,13 +139,20 @@ def test_photos_without_a_face_are_invalid_rows_under_faces_align(tmp_path, astr
     strict = AgeDataModule(root=str(root), image_size=32, faces=policy, cache_dir=str(tmp_path / "cache"))
     with pytest.raises(DatasetError, match=f"line 8: sky.jpg: {NO_FACE}"):
         strict.setup("fit")
-    lenient = AgeDataModule(root=str(root), image_size=32, faces=policy, cache_dir=str(tmp_path / "cache"),
-                            on_invalid="skip", report_dir=str(tmp_path / "report"))
+    lenient = AgeDataModule(
+        root=str(root),
+        image_size=32,
+        faces=policy,
+        cache_dir=str(tmp_path / "cache"),
+        on_invalid="skip",
+        report_dir=str(tmp_path / "report"),
+    )
     table = lenient.load_table()
     assert len(table) == 6 and (table["faces_found"] == 1).all() and (table["face_score"] > 0.9).all()
     skipped = pd.read_csv(tmp_path / "report" / "invalid_rows.csv")
-    assert skipped[["line", "file_name", "reason"]].to_dict("records") == [{"line": 8, "file_name": "sky.jpg",
-                                                                             "reason": NO_FACE}]
+    assert skipped[["line", "file_name", "reason"]].to_dict("records") == [
+        {"line": 8, "file_name": "sky.jpg", "reason": NO_FACE}
+    ]
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # the second module reused the first one's work
     plain = AgeDataModule(root=str(root), image_size=32, cache=True, cache_dir=str(tmp_path / "cache"))
     plain.load_table()
@@ -181,8 +189,18 @@ def test_a_model_trained_with_faces_align_predicts_whole_photos_through_its_reco
     rows = [(f"{i}.jpg", "face", 20 + 3 * i) for i in range(12)]
     root = photo_folder(tmp_path / "photos", astronaut, rows)
     overrides = [o for o in tiny_train_overrides(tmp_path) if not o.startswith("data.demo")]
-    summary = train(compose_config("train", [*overrides, "data=folder", f"data.root={root}", "faces=align",
-                                             "data.split.fractions={train:0.5,val:0.25,calibration:0,test:0.25}"]))
+    summary = train(
+        compose_config(
+            "train",
+            [
+                *overrides,
+                "data=folder",
+                f"data.root={root}",
+                "faces=align",
+                "data.split.fractions={train:0.5,val:0.25,calibration:0,test:0.25}",
+            ],
+        )
+    )
     checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=True)
     assert checkpoint["datamodule_hyper_parameters"]["faces"]["mode"] == "align"
 
@@ -192,8 +210,14 @@ def test_a_model_trained_with_faces_align_predicts_whole_photos_through_its_reco
     group.paste(astronaut, (300, 80))
     group.save(whole / "checkout.jpg")
     Image.new("RGB", (300, 200), (90, 140, 200)).save(whole / "sky.jpg")
-    result = run_command("predict.py", f"ckpt_path={summary['best_checkpoint']}", f"input={whole}",
-                         f"output={tmp_path / 'torch.csv'}", f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    result = run_command(
+        "predict.py",
+        f"ckpt_path={summary['best_checkpoint']}",
+        f"input={whole}",
+        f"output={tmp_path / 'torch.csv'}",
+        f"paths.log_dir={tmp_path}/logs",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     by_torch = pd.read_csv(tmp_path / "torch.csv").set_index("file")
     assert by_torch.loc[str(whole / "sky.jpg"), "status"] == NO_FACE
@@ -202,8 +226,9 @@ def test_a_model_trained_with_faces_align_predicts_whole_photos_through_its_reco
 
     exported = export_onnx(summary["best_checkpoint"], tmp_path / "deploy")
     assert json.loads(exported.with_suffix(".json").read_text())["faces"]["mode"] == "align"
-    result = run_command("predict_onnx.py", f"model={exported}", f"input={whole}", f"output={tmp_path / 'onnx.csv'}",
-                         cwd=tmp_path)
+    result = run_command(
+        "predict_onnx.py", f"model={exported}", f"input={whole}", f"output={tmp_path / 'onnx.csv'}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     by_onnx = pd.read_csv(tmp_path / "onnx.csv").set_index("file")
     assert by_onnx["status"].to_dict() == by_torch["status"].to_dict()

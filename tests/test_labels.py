@@ -22,9 +22,19 @@ def test_valid_folder_reads_all_rows(make_folder):
 
 
 def test_every_bad_row_kind_is_reported_with_line_and_file(make_folder):
-    rows = [("ok.jpg", 30), ("missing.jpg", 30), ("empty.jpg", 30), ("truncated.jpg", 30), ("text.jpg", 30),
-            ("abc.jpg", "abc"), ("nan.jpg", "nan"), ("negative.jpg", -1), ("old.jpg", 150), ("blank.jpg", ""),
-            ("ok.jpg", 31)]
+    rows = [
+        ("ok.jpg", 30),
+        ("missing.jpg", 30),
+        ("empty.jpg", 30),
+        ("truncated.jpg", 30),
+        ("text.jpg", 30),
+        ("abc.jpg", "abc"),
+        ("nan.jpg", "nan"),
+        ("negative.jpg", -1),
+        ("old.jpg", 150),
+        ("blank.jpg", ""),
+        ("ok.jpg", 31),
+    ]
     root = make_folder(rows, images=["ok.jpg", "abc.jpg", "nan.jpg", "negative.jpg", "old.jpg", "blank.jpg"])
     files = root / "final_files"
     (files / "empty.jpg").write_bytes(b"")
@@ -44,12 +54,15 @@ def test_every_bad_row_kind_is_reported_with_line_and_file(make_folder):
     assert found["ok.jpg"] == (12, "duplicate file name (first on line 2)")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("", "is empty"),
-    ("file_name,real_age\n", "no rows"),
-    ("name,age\na.jpg,3\n", "no column(s) ['file_name', 'real_age']"),
-    ("file_name;real_age\na.jpg;3\n", "';'-separated"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", "is empty"),
+        ("file_name,real_age\n", "no rows"),
+        ("name,age\na.jpg,3\n", "no column(s) ['file_name', 'real_age']"),
+        ("file_name;real_age\na.jpg;3\n", "';'-separated"),
+    ],
+)
 def test_unusable_csv_raises_clear_error(make_folder, content, message):
     root = make_folder([])
     (root / "labels.csv").write_text(content)
@@ -84,8 +97,13 @@ def test_datamodule_error_lists_first_20_and_count(make_folder):
 def test_skip_drops_bad_rows_and_writes_them(make_folder, tmp_path):
     rows = [(f"{i}.jpg", 20 + i) for i in range(20)] + [("bad.jpg", "abc"), ("gone.jpg", 3)]
     root = make_folder(rows, images=[f"{i}.jpg" for i in range(20)] + ["bad.jpg"])
-    datamodule = AgeDataModule(root=str(root), on_invalid="skip", report_dir=str(tmp_path / "out"),
-                               image_size=16, split={"fractions": {"train": 0.5, "val": 0.5, "test": 0.0}})
+    datamodule = AgeDataModule(
+        root=str(root),
+        on_invalid="skip",
+        report_dir=str(tmp_path / "out"),
+        image_size=16,
+        split={"fractions": {"train": 0.5, "val": 0.5, "test": 0.0}},
+    )
     datamodule.setup("fit")
     assert sum(len(t) for t in datamodule.tables.values()) == 20
     written = pd.read_csv(tmp_path / "out" / INVALID_ROWS_FILE)

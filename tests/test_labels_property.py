@@ -12,11 +12,24 @@ from age_lightning.data.labels import LabelsSpec, read_labels
 from age_lightning.errors import DatasetError
 
 NAMES = ["a.jpg", "b.png", "missing.jpg", "", "a.jpg", "sub/c.jpg", "x,y.jpg"]
-AGES = st.one_of(st.integers(-5, 200).map(str), st.floats(allow_nan=True, allow_infinity=True).map(str),
-                 st.sampled_from(["", "abc", " 30 ", "1e2", "NaN", "-0", "30;40", '"12"']), st.text(max_size=6))
+AGES = st.one_of(
+    st.integers(-5, 200).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["", "abc", " 30 ", "1e2", "NaN", "-0", "30;40", '"12"']),
+    st.text(max_size=6),
+)
 ROWS = st.lists(st.tuples(st.sampled_from(NAMES), AGES), max_size=12)
-HEADERS = st.sampled_from(["file_name,real_age", "file_name;real_age", "\ufefffile_name,real_age", "name,age",
-                           "real_age,file_name", "file_name,real_age,split", ""])
+HEADERS = st.sampled_from(
+    [
+        "file_name,real_age",
+        "file_name;real_age",
+        "\ufefffile_name,real_age",
+        "name,age",
+        "real_age,file_name",
+        "file_name,real_age,split",
+        "",
+    ]
+)
 RAW = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
 
 FOLDER = Path(tempfile.mkdtemp(prefix="labels_property_"))

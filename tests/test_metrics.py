@@ -24,7 +24,15 @@ def test_regression_metrics_on_hand_made_predictions():
 
 def test_bands_split_fractional_ages_once_and_empty_bands_are_none():
     assert list(age_band([12.5, 13, 17.9, 18, 24.99, 25, 60, 116])) == [
-        "0-12", "13-17", "13-17", "18-24", "18-24", "25-39", "60+", "60+"]
+        "0-12",
+        "13-17",
+        "13-17",
+        "18-24",
+        "18-24",
+        "25-39",
+        "60+",
+        "60+",
+    ]
     bands = band_metrics([5, 15, 16], [7, 11, 16])
     assert bands["0-12"] == {"n": 1, "mae": 2.0, "bias": 2.0}
     assert bands["13-17"] == {"n": 2, "mae": 2.0, "bias": -2.0}
@@ -63,8 +71,11 @@ def test_threshold_search_finds_smallest_threshold_meeting_target():
 
 def test_no_minors_is_not_measurable_and_json_has_no_nan():
     metrics = evaluation_metrics([30, 40, 70], [31, 38, 60])
-    assert metrics["age_check"] == {"measurable": False, "reason": "not measurable: no minors in this set",
-                                    "threshold": 25}
+    assert metrics["age_check"] == {
+        "measurable": False,
+        "reason": "not measurable: no minors in this set",
+        "threshold": 25,
+    }
     json.dumps(metrics, allow_nan=False)  # raises on NaN or inf
 
 

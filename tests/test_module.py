@@ -73,10 +73,12 @@ def test_uncertain_head_gives_a_scale_in_years_and_keeps_the_point_loss():
     model.head[1].weight.data.normal_(0, 0.01)
     point = make_model().train()
     point.load_state_dict({k: (v[:1] if k.startswith("head.1") else v) for k, v in model.state_dict().items()})
-    uncertain_grads = torch.autograd.grad(model._step((images, target))[0],
-                                          [model.head[1].bias, model.backbone.conv1.weight])
-    point_grads = torch.autograd.grad(point._step((images, target))[0],
-                                      [point.head[1].bias, point.backbone.conv1.weight])
+    uncertain_grads = torch.autograd.grad(
+        model._step((images, target))[0], [model.head[1].bias, model.backbone.conv1.weight]
+    )
+    point_grads = torch.autograd.grad(
+        point._step((images, target))[0], [point.head[1].bias, point.backbone.conv1.weight]
+    )
     assert torch.allclose(uncertain_grads[0][0], point_grads[0][0], atol=1e-6)
     assert torch.allclose(uncertain_grads[1], point_grads[1], atol=1e-6)
     assert uncertain_grads[0][1] != 0  # while the scale does learn

@@ -29,17 +29,29 @@ def wait_for(condition, process: subprocess.Popen, what: str) -> None:
 
 
 def test_same_seed_same_metrics_on_cpu(tmp_path):
-    first = train(compose_config("train", tiny_train_overrides(tmp_path / "a", "trainer.max_epochs=2",
-                                                               f"data.root={tmp_path}/faces")))
-    second = train(compose_config("train", tiny_train_overrides(tmp_path / "b", "trainer.max_epochs=2",
-                                                                f"data.root={tmp_path}/faces")))
+    first = train(
+        compose_config(
+            "train", tiny_train_overrides(tmp_path / "a", "trainer.max_epochs=2", f"data.root={tmp_path}/faces")
+        )
+    )
+    second = train(
+        compose_config(
+            "train", tiny_train_overrides(tmp_path / "b", "trainer.max_epochs=2", f"data.root={tmp_path}/faces")
+        )
+    )
     for key in ("val/mae", "val/mae_best", "test/mae", "train/loss"):
         assert first["metrics"][key] == second["metrics"][key], key
 
 
 def test_nan_loss_stops_with_a_message(tmp_path):
-    result = run_command("train.py", *tiny_train_overrides(tmp_path), "optimizer.lr=1e30", "trainer.max_epochs=3",
-                         "scheduler=none", cwd=tmp_path)
+    result = run_command(
+        "train.py",
+        *tiny_train_overrides(tmp_path),
+        "optimizer.lr=1e30",
+        "trainer.max_epochs=3",
+        "scheduler=none",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     assert "the training loss became" in result.stderr and "at epoch 0, step" in result.stderr
     assert "lower learning rate" in result.stderr and "Traceback" not in result.stderr
@@ -60,47 +72,85 @@ def test_a_crash_while_saving_leaves_the_previous_checkpoint_usable(tmp_path, mo
     with monkeypatch.context() as patch:
         patch.setattr(fsspec.implementations.local.LocalFileOpener, "write", crash_halfway)
         with pytest.raises(OSError, match="simulated crash"):
-            train(compose_config("train", tiny_train_overrides(tmp_path, "trainer.max_epochs=2", "test=false",
-                                                               f"ckpt_path={last}")))
+            train(
+                compose_config(
+                    "train", tiny_train_overrides(tmp_path, "trainer.max_epochs=2", "test=false", f"ckpt_path={last}")
+                )
+            )
     assert last.read_bytes() == good
-    resumed = train(compose_config("train", tiny_train_overrides(tmp_path, "trainer.max_epochs=2", "test=false",
-                                                                 f"ckpt_path={last}")))
+    resumed = train(
+        compose_config(
+            "train", tiny_train_overrides(tmp_path, "trainer.max_epochs=2", "test=false", f"ckpt_path={last}")
+        )
+    )
     assert resumed["epochs"] == 2
 
 
 def test_ctrl_c_saves_a_resumable_checkpoint(tmp_path):
     overrides = [o for o in tiny_train_overrides(tmp_path, "trainer.max_epochs=200") if "output_dir" not in o]
     checkpoints = tmp_path / "run" / "checkpoints"
-    with started_command("train.py", *overrides, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as process:
+    with started_command(
+        "train.py",
+        *overrides,
+        f"hydra.run.dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as process:
         wait_for((checkpoints / "last.ckpt").exists, process, "first checkpoint")
         process.send_signal(signal.SIGINT)
         output = process.communicate(timeout=WAIT)[0]
     assert process.returncode == 1, output[-2000:]
     assert (checkpoints / "interrupted.ckpt").is_file(), output[-2000:]
-    resumed = train(compose_config("train", tiny_train_overrides(
-        tmp_path / "resumed", f"data.root={tmp_path}/faces", "trainer.max_epochs=1",
-        f"ckpt_path={checkpoints / 'interrupted.ckpt'}", "test=false")))
+    resumed = train(
+        compose_config(
+            "train",
+            tiny_train_overrides(
+                tmp_path / "resumed",
+                f"data.root={tmp_path}/faces",
+                "trainer.max_epochs=1",
+                f"ckpt_path={checkpoints / 'interrupted.ckpt'}",
+                "test=false",
+            ),
+        )
+    )
     assert resumed["status"] == "completed"
 
 
 def test_killed_run_resumes_exactly_like_an_uninterrupted_one(tmp_path):
     faces = f"data.root={tmp_path}/faces"
-    whole = train(compose_config("train", tiny_train_overrides(tmp_path / "whole", faces, "trainer.max_epochs=2",
-                                                               "test=false")))
+    whole = train(
+        compose_config("train", tiny_train_overrides(tmp_path / "whole", faces, "trainer.max_epochs=2", "test=false"))
+    )
     killed_dir = tmp_path / "killed"
-    overrides = [o for o in tiny_train_overrides(tmp_path / "k", faces, "trainer.max_epochs=2", "test=false")
-                 if "output_dir" not in o]
+    overrides = [
+        o
+        for o in tiny_train_overrides(tmp_path / "k", faces, "trainer.max_epochs=2", "test=false")
+        if "output_dir" not in o
+    ]
     last = killed_dir / "checkpoints" / "last.ckpt"
-    with started_command("train.py", *overrides, f"hydra.run.dir={killed_dir}", cwd=tmp_path,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
+    with started_command(
+        "train.py",
+        *overrides,
+        f"hydra.run.dir={killed_dir}",
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as process:
         wait_for(last.exists, process, "first checkpoint")
         process.send_signal(signal.SIGKILL)  # hard kill, somewhere in the second epoch
         process.wait(timeout=WAIT)
     assert torch.load(last, map_location="cpu", weights_only=True)["epoch"] == 0, "the run ended before the kill"
 
-    resumed = train(compose_config("train", tiny_train_overrides(tmp_path / "resumed", faces, "trainer.max_epochs=2",
-                                                                 f"ckpt_path={last}", "test=false")))
+    resumed = train(
+        compose_config(
+            "train",
+            tiny_train_overrides(
+                tmp_path / "resumed", faces, "trainer.max_epochs=2", f"ckpt_path={last}", "test=false"
+            ),
+        )
+    )
     assert resumed["metrics"]["val/mae"] == whole["metrics"]["val/mae"]
     assert resumed["metrics"]["train/loss"] == whole["metrics"]["train/loss"]
 
@@ -135,16 +185,27 @@ def test_two_process_ddp_validates_the_whole_val_set(tmp_path):
     (tmp_path / "validate.py").write_text(VALIDATE_SCRIPT)
     maes = []
     for devices in (1, 2):
-        result = subprocess.run([sys.executable, str(tmp_path / "validate.py"), str(devices), str(root)],
-                                capture_output=True, text=True, timeout=WAIT, cwd=tmp_path)
+        result = subprocess.run(
+            [sys.executable, str(tmp_path / "validate.py"), str(devices), str(root)],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         maes.append(float(result.stdout.split("VAL_MAE")[1].split()[0]))
     assert maes[1] == pytest.approx(maes[0], abs=1e-4)
 
 
 def test_ddp_on_cpu_processes_as_a_user_types_it_writes_one_run_folder_and_checkpoint(tmp_path):
-    result = run_command("train.py", *[o for o in tiny_train_overrides(tmp_path) if "output_dir" not in o],
-                         "trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", cwd=tmp_path)
+    result = run_command(
+        "train.py",
+        *[o for o in tiny_train_overrides(tmp_path) if "output_dir" not in o],
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((tmp_path / "logs" / "train" / "runs").iterdir())
     assert len(runs) == 1

@@ -72,8 +72,7 @@ class Server:
         self.client = httpx.Client(base_url=self.url, timeout=30, verify=verify)
 
     def post(self, body: bytes, content_type: str | None = "image/jpeg", **kwargs) -> httpx.Response:
-        headers = {**self.auth, **({"Content-Type": content_type} if content_type else {}),
-                   **kwargs.pop("headers", {})}
+        headers = {**self.auth, **({"Content-Type": content_type} if content_type else {}), **kwargs.pop("headers", {})}
         return self.client.post("/v1/age", content=body, headers=headers, **kwargs)
 
     def log_lines(self) -> list[dict]:
@@ -86,9 +85,20 @@ class Server:
 def serving(model, cwd, *options: str, key=None, env=None, scheme="http", verify=True):
     """serve.py running on a free port until the block ends; yields a Server once /health/ready says ready."""
     port = free_port()
-    with tempfile.TemporaryFile("w+") as log, started_command(
-            "serve.py", f"model={model}", f"port={port}", *options, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-            text=True, env=env) as process:
+    with (
+        tempfile.TemporaryFile("w+") as log,
+        started_command(
+            "serve.py",
+            f"model={model}",
+            f"port={port}",
+            *options,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        ) as process,
+    ):
         server = Server(process, port, cwd, log, key, scheme, verify)
         deadline = time.time() + 120
         while True:
@@ -108,8 +118,15 @@ def serving(model, cwd, *options: str, key=None, env=None, scheme="http", verify
 
 @pytest.fixture(scope="module")
 def server(deployed, keys, tmp_path_factory):
-    with serving(deployed, tmp_path_factory.mktemp("serve_cwd"), f"api_keys={keys['file']}", "max_bytes=5000000",
-                 "max_pixels=20000000", "demo=true", key=keys["till-a"]) as s:
+    with serving(
+        deployed,
+        tmp_path_factory.mktemp("serve_cwd"),
+        f"api_keys={keys['file']}",
+        "max_bytes=5000000",
+        "max_pixels=20000000",
+        "demo=true",
+        key=keys["till-a"],
+    ) as s:
         yield s
 
 
@@ -136,8 +153,9 @@ def test_a_photo_gets_its_face_box_age_bounds_and_id_check(server):
     assert isinstance(face["asks_for_id"], bool) and face["age_band"]
     assert body["model"]["head"] == "laplace" and body["model"]["id_rule"] == "interval"
     assert len(body["model"]["training_config_hash"]) == 16 and body["time_ms"] > 0
-    multipart = server.client.post("/v1/age", files={"photo": ("a.jpg", ASTRONAUT.read_bytes(), "image/jpeg")},
-                                   headers=server.auth)
+    multipart = server.client.post(
+        "/v1/age", files={"photo": ("a.jpg", ASTRONAUT.read_bytes(), "image/jpeg")}, headers=server.auth
+    )
     assert multipart.status_code == 200 and multipart.json()["faces"] == body["faces"]
 
 
@@ -161,8 +179,9 @@ def test_only_tills_with_a_key_are_served(server, keys):
 
 
 def test_off_loopback_it_refuses_to_start_without_keys(deployed, tmp_path):
-    refused = run_command("serve.py", f"model={deployed}", "host=0.0.0.0", f"port={free_port()}", cwd=tmp_path,
-                          timeout=120)
+    refused = run_command(
+        "serve.py", f"model={deployed}", "host=0.0.0.0", f"port={free_port()}", cwd=tmp_path, timeout=120
+    )
     assert refused.returncode == 1
     [line] = refused.stderr.strip().splitlines()
     assert "api_keys" in line and "make_key.py" in line and "allow_anonymous" in line
@@ -174,11 +193,38 @@ def test_off_loopback_it_refuses_to_start_without_keys(deployed, tmp_path):
 
 def test_tls_with_a_certificate(deployed, keys, tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    with serving(deployed, tmp_path, f"api_keys={keys['file']}", f"ssl_certfile={cert}", f"ssl_keyfile={key}",
-                 key=keys["till-a"], scheme="https", verify=ssl.create_default_context(cafile=cert)) as server:
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with serving(
+        deployed,
+        tmp_path,
+        f"api_keys={keys['file']}",
+        f"ssl_certfile={cert}",
+        f"ssl_keyfile={key}",
+        key=keys["till-a"],
+        scheme="https",
+        verify=ssl.create_default_context(cafile=cert),
+    ) as server:
         assert server.post(ASTRONAUT.read_bytes()).status_code == 200
         with pytest.raises(httpx.TransportError):  # plain HTTP is not spoken
             httpx.get(f"http://127.0.0.1:{server.port}/health", timeout=5)
@@ -201,23 +247,30 @@ def tiff() -> bytes:
 EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
 
 
-@pytest.mark.parametrize("name, body, content_type, status, message", [
-    ("empty body", b"", "image/jpeg", 400, "empty body"),
-    ("not an image", b"%PDF-1.4 not a photo" * 50, "image/jpeg", 415, "not a JPEG or PNG"),
-    ("EPS (Ghostscript)", EPS, "image/jpeg", 415, "not a JPEG or PNG"),
-    ("TIFF", tiff(), "application/octet-stream", 415, "not a JPEG or PNG"),
-    ("truncated JPEG", ASTRONAUT.read_bytes()[:3000], "image/jpeg", 400, "truncated"),
-    ("decompression bomb", bomb(), "image/png", 413, "too large"),
-    ("a 10,000 x 2 strip", png(Image.new("L", (10_000, 2))), "image/png", 413, "unequal"),
-    ("a 16-bit PNG too deep to decode", png(Image.new("I;16", (4400, 4400))), "image/png", 413, "MiB"),
-    ("wrong content type", ASTRONAUT.read_bytes(), "text/plain", 415, "content type"),
-    ("no content type", ASTRONAUT.read_bytes(), None, 415, "content type"),
-    ("multipart without a file", b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n",
-     "multipart/form-data; boundary=x", 400, "no file"),
-    ("multipart without a boundary", b"--x\r\n\r\n", "multipart/form-data", 400, "malformed multipart"),
-])
-def test_bad_input_gets_a_one_line_4xx_and_the_server_keeps_serving(server, name, body, content_type, status,
-                                                                   message):
+@pytest.mark.parametrize(
+    "name, body, content_type, status, message",
+    [
+        ("empty body", b"", "image/jpeg", 400, "empty body"),
+        ("not an image", b"%PDF-1.4 not a photo" * 50, "image/jpeg", 415, "not a JPEG or PNG"),
+        ("EPS (Ghostscript)", EPS, "image/jpeg", 415, "not a JPEG or PNG"),
+        ("TIFF", tiff(), "application/octet-stream", 415, "not a JPEG or PNG"),
+        ("truncated JPEG", ASTRONAUT.read_bytes()[:3000], "image/jpeg", 400, "truncated"),
+        ("decompression bomb", bomb(), "image/png", 413, "too large"),
+        ("a 10,000 x 2 strip", png(Image.new("L", (10_000, 2))), "image/png", 413, "unequal"),
+        ("a 16-bit PNG too deep to decode", png(Image.new("I;16", (4400, 4400))), "image/png", 413, "MiB"),
+        ("wrong content type", ASTRONAUT.read_bytes(), "text/plain", 415, "content type"),
+        ("no content type", ASTRONAUT.read_bytes(), None, 415, "content type"),
+        (
+            "multipart without a file",
+            b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--x--\r\n',
+            "multipart/form-data; boundary=x",
+            400,
+            "no file",
+        ),
+        ("multipart without a boundary", b"--x\r\n\r\n", "multipart/form-data", 400, "malformed multipart"),
+    ],
+)
+def test_bad_input_gets_a_one_line_4xx_and_the_server_keeps_serving(server, name, body, content_type, status, message):
     answer = server.post(body, content_type)
     assert answer.status_code == status, (name, answer.text)
     error = answer.json()["error"]
@@ -243,7 +296,7 @@ def mutated_photos(draw) -> bytes:
         return draw(st.binary(max_size=4096))
     photo = draw(st.sampled_from([SMALL_JPEG, SMALL_PNG]))
     if kind == "truncated":
-        return photo[:draw(st.integers(0, len(photo) - 1))]
+        return photo[: draw(st.integers(0, len(photo) - 1))]
     if kind == "flipped":
         data = bytearray(photo)
         for position in draw(st.lists(st.integers(0, len(data) - 1), min_size=1, max_size=16)):
@@ -253,21 +306,25 @@ def mutated_photos(draw) -> bytes:
     if photo is SMALL_PNG:
         return with_size(photo, width, height)
     sof = photo.index(b"\xff\xc0")  # baseline frame header: length, precision, height, width
-    return photo[:sof + 5] + (height % 65536).to_bytes(2, "big") + (width % 65536).to_bytes(2, "big") + photo[sof + 9:]
+    return (
+        photo[: sof + 5] + (height % 65536).to_bytes(2, "big") + (width % 65536).to_bytes(2, "big") + photo[sof + 9 :]
+    )
 
 
 FUZZ_CASES = []
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(body=mutated_photos(), content_type=st.sampled_from(["image/jpeg", "image/png", "application/octet-stream"]))
 def test_fuzzed_photos_never_get_a_500(server, body, content_type):
     FUZZ_CASES.append(len(body))
     answer = server.post(body, content_type)
     assert answer.status_code in (200, 400, 413, 415), answer.text
-    assert set(answer.json()) == ({"faces", "model", "time_ms"} if answer.status_code == 200 else
-                                  {"error", "request_id"})
+    assert set(answer.json()) == (
+        {"faces", "model", "time_ms"} if answer.status_code == 200 else {"error", "request_id"}
+    )
 
 
 def test_the_server_survived_the_fuzzing(server):
@@ -310,8 +367,11 @@ def test_health_metrics_and_demo_page(server, deployed, tmp_path):
     server.post(ASTRONAUT.read_bytes())
     metrics = server.client.get("/metrics", headers=server.auth)
     assert metrics.headers["content-type"].startswith("text/plain")
-    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.text.splitlines()
-             if line and not line.startswith("#")}
+    lines = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in metrics.text.splitlines()
+        if line and not line.startswith("#")
+    }
     assert lines['age_requests_total{status="200",till="till-a"}'] >= 1 and lines["age_request_seconds_count"] >= 1
     assert lines['age_faces_per_photo_bucket{le="1.0"}'] >= 1 and "age_photos_in_server" in lines
     page = server.client.get("/")
@@ -333,7 +393,7 @@ def test_requests_are_logged_as_json_metadata_only(server):
     assert "SECRET" not in json.dumps(server.log_lines())
 
 
-AUDIT_HOOK = '''
+AUDIT_HOOK = """
 import os, sys
 _fd = os.open(os.environ["AUDIT_OPEN_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
 _WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
@@ -348,7 +408,7 @@ def _hook(event, args):
         os.write(_fd, f"{event} {path}\\n".encode())
 
 sys.addaudithook(_hook)
-'''
+"""
 
 
 def test_no_file_is_written_while_a_3_megabyte_multipart_photo_is_served(deployed, keys, tmp_path):
@@ -363,8 +423,7 @@ def test_no_file_is_written_while_a_3_megabyte_multipart_photo_is_served(deploye
     photo = big + b"\0" * (3_000_000 - len(big))  # a JPEG decoder ignores what follows the image
     with serving(deployed, tmp_path, f"api_keys={keys['file']}", key=keys["till-a"], env=env) as server:
         before = record.read_text()
-        answer = server.client.post("/v1/age", files={"photo": ("big.jpg", photo, "image/jpeg")},
-                                    headers=server.auth)
+        answer = server.client.post("/v1/age", files={"photo": ("big.jpg", photo, "image/jpeg")}, headers=server.auth)
         assert answer.status_code == 200, answer.text
         assert len(answer.json()["faces"]) == 1
         assert server.post(EPS, "application/octet-stream").status_code == 415
@@ -373,13 +432,15 @@ def test_no_file_is_written_while_a_3_megabyte_multipart_photo_is_served(deploye
 
 
 def test_a_full_queue_answers_503_with_retry_after(deployed, keys, tmp_path):
-    with serving(deployed, tmp_path, f"api_keys={keys['file']}", "max_queue=1", "prepare_threads=1",
-                 key=keys["till-a"]) as server:
+    with serving(
+        deployed, tmp_path, f"api_keys={keys['file']}", "max_queue=1", "prepare_threads=1", key=keys["till-a"]
+    ) as server:
         big = jpeg(Image.open(ASTRONAUT).resize((1600, 1600)))  # slow enough to overlap
 
         def send(_):
-            return httpx.post(f"{server.url}/v1/age", content=big, timeout=60,
-                              headers={"Content-Type": "image/jpeg", **server.auth})
+            return httpx.post(
+                f"{server.url}/v1/age", content=big, timeout=60, headers={"Content-Type": "image/jpeg", **server.auth}
+            )
 
         with ThreadPoolExecutor(12) as pool:
             answers = list(pool.map(send, range(12)))
@@ -393,8 +454,10 @@ def test_a_full_queue_answers_503_with_retry_after(deployed, keys, tmp_path):
 def start_upload(port: int, key: str, length: int) -> socket.socket:
     """A connection that has sent its headers, promising `length` bytes of body, and nothing more yet."""
     connection = socket.create_connection(("127.0.0.1", port), timeout=60)
-    connection.sendall(f"POST /v1/age HTTP/1.1\r\nHost: till\r\nAuthorization: Bearer {key}\r\n"
-                       f"Content-Type: image/jpeg\r\nContent-Length: {length}\r\n\r\n".encode())
+    connection.sendall(
+        f"POST /v1/age HTTP/1.1\r\nHost: till\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: image/jpeg\r\nContent-Length: {length}\r\n\r\n".encode()
+    )
     return connection
 
 
@@ -433,8 +496,7 @@ def test_slow_uploads_do_not_starve_the_tills(deployed, keys, tmp_path):
 
 def test_sigterm_finishes_requests_in_flight_then_exits(deployed, keys, tmp_path):
     photo = ASTRONAUT.read_bytes()
-    with serving(deployed, tmp_path, f"api_keys={keys['file']}", "shutdown_timeout_s=20",
-                 key=keys["till-a"]) as server:
+    with serving(deployed, tmp_path, f"api_keys={keys['file']}", "shutdown_timeout_s=20", key=keys["till-a"]) as server:
         upload = start_upload(server.port, keys["till-a"], len(photo))
         upload.sendall(photo[:1000])
         time.sleep(0.5)
@@ -473,15 +535,34 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path):
     """The API fuzzer, driven by the service's own /openapi.json, finds no response outside the contract."""
     with serving(deployed, tmp_path, f"api_keys={keys['file']}", "docs=true", key=keys["till-a"]) as server:
         schema = server.client.get("/openapi.json").json()
-        assert set(schema["paths"]["/v1/age"]["post"]["requestBody"]["content"]) >= {"image/jpeg", "image/png",
-                                                                                     "multipart/form-data"}
+        assert set(schema["paths"]["/v1/age"]["post"]["requestBody"]["content"]) >= {
+            "image/jpeg",
+            "image/png",
+            "multipart/form-data",
+        }
         assert "text/plain" in schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
         result = subprocess.run(
-            [str(Path(sys.executable).with_name("schemathesis")), "run", f"{server.url}/openapi.json",
-             "--phases", "examples,coverage,fuzzing", "--checks", "all", "--max-examples", "30",
-             "-H", f"Authorization: Bearer {keys['till-a']}", "--request-timeout", "30"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(Path(__file__).parent)})
+            [
+                str(Path(sys.executable).with_name("schemathesis")),
+                "run",
+                f"{server.url}/openapi.json",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--checks",
+                "all",
+                "--max-examples",
+                "30",
+                "-H",
+                f"Authorization: Bearer {keys['till-a']}",
+                "--request-timeout",
+                "30",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(Path(__file__).parent)},
+        )
         assert result.returncode == 0, result.stdout[-6000:]
         generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
         print(f"schemathesis: {generated} test cases, 0 failures")
@@ -489,26 +570,52 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path):
         assert server.client.get("/health/ready").status_code == 200
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") and shutil.which("chromedriver")),
-                    reason="Chromium and ChromeDriver are not installed (Debian: chromium chromium-driver)")
+@pytest.mark.skipif(
+    not (shutil.which("chromium") and shutil.which("chromedriver")),
+    reason="Chromium and ChromeDriver are not installed (Debian: chromium chromium-driver)",
+)
 def test_demo_page_in_headless_chromium(server, keys, tmp_path):
-    result = run_command("scripts/demo_page_check.py", "--url", server.url, "--photo", str(ASTRONAUT), "--out",
-                         str(tmp_path / "demo.png"), "--key", keys["till-a"], cwd=tmp_path)
+    result = run_command(
+        "scripts/demo_page_check.py",
+        "--url",
+        server.url,
+        "--photo",
+        str(ASTRONAUT),
+        "--out",
+        str(tmp_path / "demo.png"),
+        "--key",
+        keys["till-a"],
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "likely range" in result.stdout and "detector score" in result.stdout  # the answer's table is shown
     assert (tmp_path / "demo.png").stat().st_size > 10_000
 
 
-
 def test_load_test_script_smoke(deployed, tmp_path):
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "astronaut.jpg").write_bytes(ASTRONAUT.read_bytes())
-    result = run_command("scripts/load_test.py", "--model", str(deployed), "--photos", str(tmp_path / "photos"),
-                         "--clients", "1,2", "--requests", "8", "--memory-requests", "40", "--slow-uploads", "3",
-                         cwd=tmp_path, timeout=300)
+    result = run_command(
+        "scripts/load_test.py",
+        "--model",
+        str(deployed),
+        "--photos",
+        str(tmp_path / "photos"),
+        "--clients",
+        "1,2",
+        "--requests",
+        "8",
+        "--memory-requests",
+        "40",
+        "--slow-uploads",
+        "3",
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line.split("|") for line in result.stdout.splitlines() if line.startswith("| 1 |") or
-            line.startswith("| 2 |")]
+    rows = [
+        line.split("|") for line in result.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")
+    ]
     assert len(rows) == 2 and all(row[7].strip() == "0" for row in rows)  # no errors, keys on, slow uploads beside
     assert "API keys on, 3 slow uploads" in result.stdout and ", 0 errors" in result.stdout
 

@@ -46,8 +46,10 @@ def draws(method, count, store=3000, labeled=1400, seed=0):
         true = ages(rng, labeled, LABELED_MIX)
         error_model = ErrorModel.fit(true, *predict(rng, true))
         store_true = ages(rng, store, FAMILY_STORE)
-        yield shares_of(store_true), estimate_shares(error_model, *predict(rng, store_true), method=method,
-                                                     bootstrap=100, seed=draw)
+        yield (
+            shares_of(store_true),
+            estimate_shares(error_model, *predict(rng, store_true), method=method, bootstrap=100, seed=draw),
+        )
 
 
 def test_corrected_shares_are_unbiased_where_counted_ones_are_not():
@@ -102,16 +104,24 @@ def test_the_simplex_projection_gives_shares(values):
 def test_shares_command_groups_a_till_log(tmp_path):
     rng = np.random.default_rng(3)
     true = ages(rng, 1400, LABELED_MIX)
-    (tmp_path / "model.json").write_text(json.dumps({"error_model": ErrorModel.fit(true, *predict(rng, true))
-                                                     .to_dict()}))
+    (tmp_path / "model.json").write_text(
+        json.dumps({"error_model": ErrorModel.fit(true, *predict(rng, true)).to_dict()})
+    )
     lines = ["file,status,predicted_age,age_scale,category"]
     for category, mix, n in (("toys", FAMILY_STORE, 800), ("wine", LABELED_MIX, 900), ("cigars", LABELED_MIX, 20)):
         predicted, scale = predict(rng, ages(rng, n, mix))
         lines += [f"p{i}.jpg,ok,{a:.1f},{s:.2f},{category}" for i, (a, s) in enumerate(zip(predicted, scale))]
     lines.append("blurry.jpg,no face found,,,toys")
     (tmp_path / "ages.csv").write_text("\n".join(lines) + "\n")
-    result = run_command("shares.py", "predictions=ages.csv", "model=model.json", "by=category", "output=out",
-                         "bootstrap=50", cwd=tmp_path)
+    result = run_command(
+        "shares.py",
+        "predictions=ages.csv",
+        "model=model.json",
+        "by=category",
+        "output=out",
+        "bootstrap=50",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "1 row(s) without a prediction" in result.stdout and "cigars: too few photos" in result.stdout
     rows = (tmp_path / "out" / "shares.csv").read_text().splitlines()

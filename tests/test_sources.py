@@ -12,8 +12,10 @@ from age_lightning.errors import DatasetError
 
 @pytest.fixture
 def two_folders(tmp_path):
-    return [ensure_synthetic_dataset(tmp_path / name, num_images=40, image_size=40, seed=seed)
-            for name, seed in (("store_a", 1), ("store_b", 2))]
+    return [
+        ensure_synthetic_dataset(tmp_path / name, num_images=40, image_size=40, seed=seed)
+        for name, seed in (("store_a", 1), ("store_b", 2))
+    ]
 
 
 def test_each_folder_is_split_on_its_own_and_keeps_its_name(two_folders):
@@ -34,8 +36,9 @@ def test_a_bad_row_names_its_own_folder(two_folders, tmp_path):
     datamodule = AgeDataModule(root=[str(f) for f in two_folders], image_size=32)
     with pytest.raises(DatasetError, match=f"1 problem\\(s\\) in {labels}:\n  line 42: missing.jpg: file not found"):
         datamodule.setup("fit")
-    lenient = AgeDataModule(root=[str(f) for f in two_folders], image_size=32, on_invalid="skip",
-                            report_dir=str(tmp_path / "report"))
+    lenient = AgeDataModule(
+        root=[str(f) for f in two_folders], image_size=32, on_invalid="skip", report_dir=str(tmp_path / "report")
+    )
     lenient.setup("fit")
     skipped = pd.read_csv(tmp_path / "report" / "invalid_rows.csv")
     assert skipped[["labels_file", "line", "file_name"]].values.tolist() == [[str(labels), 42, "missing.jpg"]]
@@ -47,8 +50,16 @@ def test_evaluation_reports_each_folder(two_folders, tmp_path, tiny_checkpoint):
     from conftest import compose_config
 
     roots = ",".join(str(f) for f in two_folders)
-    metrics = evaluate(compose_config("evaluate", [f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
-                                                   f"data.root=[{roots}]", f"paths.output_dir={tmp_path / 'out'}"]))
+    metrics = evaluate(
+        compose_config(
+            "evaluate",
+            [
+                f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+                f"data.root=[{roots}]",
+                f"paths.output_dir={tmp_path / 'out'}",
+            ],
+        )
+    )
     assert set(metrics["sources"]) == {"store_a", "store_b"}
     assert sum(s["n"] for s in metrics["sources"].values()) == metrics["n"] == 12
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["sources"]["store_a"]["n"] == 6

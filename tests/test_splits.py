@@ -28,7 +28,10 @@ def test_calibration_rows_come_out_of_val_and_leave_train_and_test_unchanged():
     assert set(four_way[three_way == "val"]) == {"val", "calibration"}
     # with very few rows val is kept and calibration left empty rather than refusing to train
     assert assign_splits(table(6), "random", with_calibration, seed=0, total_rows=6).value_counts().to_dict() == {
-        "train": 4, "val": 1, "test": 1}
+        "train": 4,
+        "val": 1,
+        "test": 1,
+    }
 
 
 def test_column_split_is_used_automatically():

@@ -35,8 +35,15 @@ def test_demo_config_trains_checkpoints_and_tests(tmp_path):
     assert checkpoint["state_dict"]["age_std"] > 1  # target normalization travels with the model
 
     tags = event_tags(run / "tensorboard")
-    assert {"train/loss_epoch", "val/mae", "val/mae_best", "hp_metric", "test/mae", "test/rmse",
-            "test/bands/25-39/mae"} <= set(tags["scalars"])
+    assert {
+        "train/loss_epoch",
+        "val/mae",
+        "val/mae_best",
+        "hp_metric",
+        "test/mae",
+        "test/rmse",
+        "test/bands/25-39/mae",
+    } <= set(tags["scalars"])
     assert "val/predictions" in tags["images"]
 
 
@@ -44,8 +51,14 @@ def test_demo_config_trains_checkpoints_and_tests(tmp_path):
 def test_resume_from_last_checkpoint_continues_epochs(tmp_path):
     first = train(compose_config("train", tiny_train_overrides(tmp_path, "trainer.max_epochs=1")))
     last = Path(first["best_checkpoint"]).with_name("last.ckpt")
-    resumed = train(compose_config("train", tiny_train_overrides(
-        tmp_path / "second", "trainer.max_epochs=2", f"ckpt_path={last}", f"data.root={tmp_path}/faces")))
+    resumed = train(
+        compose_config(
+            "train",
+            tiny_train_overrides(
+                tmp_path / "second", "trainer.max_epochs=2", f"ckpt_path={last}", f"data.root={tmp_path}/faces"
+            ),
+        )
+    )
     assert resumed["epochs"] == 2
     state = torch.load(resumed["best_checkpoint"], map_location="cpu", weights_only=False)
     assert state["global_step"] == 2 * torch.load(last, map_location="cpu", weights_only=False)["global_step"]
@@ -54,8 +67,9 @@ def test_resume_from_last_checkpoint_continues_epochs(tmp_path):
 @pytest.mark.slow
 def test_broken_labels_give_a_clear_error_not_a_traceback(tmp_path, make_folder):
     root = make_folder([("a.jpg", 30), ("b.jpg", "thirty")], images=["a.jpg"])
-    result = run_command("train.py", f"data.root={root}", f"paths.log_dir={tmp_path}/logs", "model.weights=null",
-                         cwd=tmp_path)
+    result = run_command(
+        "train.py", f"data.root={root}", f"paths.log_dir={tmp_path}/logs", "model.weights=null", cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "line 3: b.jpg: age 'thirty' is not a number" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -64,8 +78,9 @@ def test_broken_labels_give_a_clear_error_not_a_traceback(tmp_path, make_folder)
 @pytest.mark.slow
 def test_missing_pretrained_weights_give_instructions_not_a_traceback(tmp_path, make_folder):
     root = make_folder([("a.jpg", 30)])
-    result = run_command("train.py", f"data.root={root}", f"paths.log_dir={tmp_path}/logs", "model.download=false",
-                         cwd=tmp_path)
+    result = run_command(
+        "train.py", f"data.root={root}", f"paths.log_dir={tmp_path}/logs", "model.download=false", cwd=tmp_path
+    )
     assert result.returncode == 1
     assert "resnet50-11ad3fa6.pth" in result.stderr and "model.weights=null" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -82,8 +97,9 @@ def test_every_experiment_composes_and_its_objects_build(tmp_path, experiment):
     from age_lightning.tasks.runs import instantiate_dict
 
     on_this_machine = [] if torch.cuda.is_available() else ["trainer.accelerator=cpu"]  # utkface_gpu here
-    cfg = compose_config("train", [f"experiment={experiment}", f"paths.output_dir={tmp_path}", "model.weights=null",
-                                   *on_this_machine])
+    cfg = compose_config(
+        "train", [f"experiment={experiment}", f"paths.output_dir={tmp_path}", "model.weights=null", *on_this_machine]
+    )
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.callbacks), logger=instantiate_dict(cfg.logger))
@@ -94,10 +110,17 @@ def test_every_experiment_composes_and_its_objects_build(tmp_path, experiment):
     assert trainer.max_epochs == cfg.trainer.max_epochs
 
 
-@pytest.mark.parametrize("overrides", [["trainer=gpu"], ["trainer=ddp", "trainer.devices=4"], ["trainer=cpu"],
-                                       ["trainer=ddp", "trainer.accelerator=cpu"],
-                                       ["callbacks=early_stopping", "logger=many_loggers"],
-                                       ["optimizer=adamw", "scheduler=onecycle", "augmentation=strong"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["trainer=gpu"],
+        ["trainer=ddp", "trainer.devices=4"],
+        ["trainer=cpu"],
+        ["trainer=ddp", "trainer.accelerator=cpu"],
+        ["callbacks=early_stopping", "logger=many_loggers"],
+        ["optimizer=adamw", "scheduler=onecycle", "augmentation=strong"],
+    ],
+)
 def test_config_groups_compose_into_working_objects(tmp_path, overrides):
     from hydra.utils import instantiate
 
@@ -115,8 +138,9 @@ def test_config_groups_compose_into_working_objects(tmp_path, overrides):
     if overrides == ["trainer=gpu"]:
         assert cfg.trainer.precision == "bf16-mixed"
     model = instantiate(cfg.model)
-    trainer = L.Trainer(max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
     model.trainer = trainer
     optimizers = model.configure_optimizers()
     optimizer = optimizers["optimizer"] if isinstance(optimizers, dict) else optimizers

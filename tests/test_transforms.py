@@ -13,16 +13,22 @@ from age_lightning.preprocess import IMAGENET_MEAN, IMAGENET_STD, square_side
 
 def squares_of(images, image_size):
     side = square_side(image_size)
-    return torch.stack([torch.from_numpy(np.array(photo_square(i, side, image_size))).permute(2, 0, 1)
-                        for i in images])
+    return torch.stack([torch.from_numpy(np.array(photo_square(i, side, image_size))).permute(2, 0, 1) for i in images])
 
 
 @pytest.mark.parametrize("size", [(200, 200), (333, 171), (90, 400), (31, 40)])
 def test_preprocessing_is_torchvisions_imagenet_eval_transform(size):
     """The numpy path (predictors) is what torchvision does for ImageNet weights: resize, center crop, normalize."""
     image = Image.effect_noise(size, 60).convert("RGB")
-    reference = v2.Compose([v2.ToImage(), v2.Resize(square_side(64), antialias=True), v2.CenterCrop(64),
-                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+    reference = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize(square_side(64), antialias=True),
+            v2.CenterCrop(64),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
+        ]
+    )
     np.testing.assert_allclose(PhotoPreparer(InputSpec(64))(image)[0], reference(image).numpy(), atol=0.02)
 
 

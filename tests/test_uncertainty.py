@@ -37,9 +37,14 @@ def test_training_calibrates_the_best_checkpoint_and_tests_the_intervals(tiny_un
 
 
 def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint, tmp_path):
-    result = run_command("evaluate.py", f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}",
-                         f"data.root={tiny_uncertain_checkpoint['data_root']}", f"paths.output_dir={tmp_path}",
-                         f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    result = run_command(
+        "evaluate.py",
+        f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}",
+        f"data.root={tiny_uncertain_checkpoint['data_root']}",
+        f"paths.output_dir={tmp_path}",
+        f"paths.log_dir={tmp_path}/logs",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_csv(tmp_path / "predictions.csv")
     assert (table["age_low"] <= table["age_high"]).all() and table["age_low"].min() >= 0
@@ -51,8 +56,12 @@ def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint,
     assert "interval, calibrated for 25.0%" in report and "Which ID rule" in report
     assert (tmp_path / "interval_coverage.png").stat().st_size > 0 and (tmp_path / "id_rules_tradeoff.png").is_file()
     shares = metrics["shares"]  # corrected age-band shares against the truth of this set
-    true = table["real_age"].pipe(lambda a: pd.cut(a, [0, 13, 18, 25, 40, 60, 200], right=False)).value_counts(
-        normalize=True, sort=False).to_numpy()
+    true = (
+        table["real_age"]
+        .pipe(lambda a: pd.cut(a, [0, 13, 18, 25, 40, 60, 200], right=False))
+        .value_counts(normalize=True, sort=False)
+        .to_numpy()
+    )
     np.testing.assert_allclose(list(shares["true"].values()), true, atol=1e-4)
     assert set(shares) >= {"true", "naive", "corrected", "covered", "tv_naive", "tv_corrected"}
     assert all(c["low"] <= c["share"] <= c["high"] for c in shares["corrected"].values())
@@ -76,8 +85,11 @@ def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
 
 def test_int8_copy_keeps_both_outputs(exported, tiny_uncertain_checkpoint):
     folder = tiny_uncertain_checkpoint["data_root"] / "final_files"
-    int8 = OnnxAgeModel(quantize_int8(exported, calibration_images(folder, InputSpec(32), count=16),
-                                      exported.with_name("model_int8.onnx")))
+    int8 = OnnxAgeModel(
+        quantize_int8(
+            exported, calibration_images(folder, InputSpec(32), count=16), exported.with_name("model_int8.onnx")
+        )
+    )
     images = np.stack(calibration_images(folder, InputSpec(32), count=32))
     (ages, scales), (int8_ages, int8_scales) = OnnxAgeModel(exported)(images), int8(images)
     assert int8_scales is not None and (int8_scales > 0).all()
@@ -89,8 +101,14 @@ def test_int8_copy_keeps_both_outputs(exported, tiny_uncertain_checkpoint):
 def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncertain_checkpoint, tmp_path):
     folder = tiny_uncertain_checkpoint["data_root"] / "final_files"
     for rule in ("interval", "point"):
-        result = run_command("predict_onnx.py", f"model={exported}", f"input={folder}", f"id_rule={rule}",
-                             f"output={tmp_path / rule}.csv", cwd=tmp_path)
+        result = run_command(
+            "predict_onnx.py",
+            f"model={exported}",
+            f"input={folder}",
+            f"id_rule={rule}",
+            f"output={tmp_path / rule}.csv",
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr[-2000:]
     interval, point = pd.read_csv(tmp_path / "interval.csv"), pd.read_csv(tmp_path / "point.csv")
     model = OnnxAgeModel(exported)
@@ -102,17 +120,26 @@ def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncer
     assert (point["asks_for_id"] == (point["predicted_age"] < 25)).all()
     np.testing.assert_allclose(interval["age_scale"], scales, atol=0.006)
     # the CSV and model.json are all that shares.py needs
-    shares = run_command("shares.py", f"predictions={tmp_path / 'interval.csv'}",
-                         f"model={exported.with_suffix('.json')}", "bootstrap=20", f"output={tmp_path / 'shares'}",
-                         cwd=tmp_path)
+    shares = run_command(
+        "shares.py",
+        f"predictions={tmp_path / 'interval.csv'}",
+        f"model={exported.with_suffix('.json')}",
+        "bootstrap=20",
+        f"output={tmp_path / 'shares'}",
+        cwd=tmp_path,
+    )
     assert shares.returncode == 0, shares.stderr[-2000:]
     assert len((tmp_path / "shares" / "shares.csv").read_text().splitlines()) == 7
 
 
 def test_recalibrate_refits_on_another_folder_without_retraining(tiny_uncertain_checkpoint, tmp_path):
     checkpoint = tiny_uncertain_checkpoint["best_checkpoint"]
-    common = [f"ckpt_path={checkpoint}", f"data.root={tiny_uncertain_checkpoint['data_root']}",
-              f"paths.output_dir={tmp_path}", f"paths.log_dir={tmp_path}/logs"]
+    common = [
+        f"ckpt_path={checkpoint}",
+        f"data.root={tiny_uncertain_checkpoint['data_root']}",
+        f"paths.output_dir={tmp_path}",
+        f"paths.log_dir={tmp_path}/logs",
+    ]
     result = run_command("recalibrate.py", *common, "split=all", "calibration.max_pass=0.1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     before, _ = load_checkpoint(checkpoint)
@@ -133,8 +160,13 @@ def test_point_checkpoints_from_before_the_uncertain_head_still_load_and_predict
     model, data = load_checkpoint(str(old))
     ages, scales = model.predict(torch.zeros(2, 3, data["image_size"], data["image_size"]))
     assert ages.shape == (2,) and scales is None and model.calibration is None
-    result = run_command("recalibrate.py", f"ckpt_path={old}", f"data.root={tiny_checkpoint['data_root']}",
-                         f"paths.log_dir={tmp_path}/logs", cwd=tmp_path)
+    result = run_command(
+        "recalibrate.py",
+        f"ckpt_path={old}",
+        f"data.root={tiny_checkpoint['data_root']}",
+        f"paths.log_dir={tmp_path}/logs",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1 and "point head" in result.stderr
     with pytest.raises(Exception, match="recalibrate"):
         IdCheck("interval", calibration=model.calibration)
@@ -146,8 +178,7 @@ def with_group_columns(data_root, tmp_path):
     shutil.copytree(data_root, folder)
     labels = pd.read_csv(folder / "labels.csv")
     labels["gender"] = np.where(np.arange(len(labels)) % 2, "female", "male")
-    labels["race"] = np.where(np.arange(len(labels)) % 3 == 0, "", np.where(np.arange(len(labels)) % 3 == 1, "a",
-                                                                             "b"))
+    labels["race"] = np.where(np.arange(len(labels)) % 3 == 0, "", np.where(np.arange(len(labels)) % 3 == 1, "a", "b"))
     labels.to_csv(folder / "labels.csv", index=False)
     return folder
 
@@ -156,10 +187,15 @@ def test_evaluate_audits_groups_from_the_labels_own_columns(tiny_uncertain_check
     """groups=[gender,race]: per-group figures that agree with predictions.csv, an empty value counted as
     "unknown", groups too small for the pass-through bound named as such; a missing column is a clear error."""
     folder = with_group_columns(tiny_uncertain_checkpoint["data_root"], tmp_path)
-    common = [f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}", f"data.root={folder}",
-              f"paths.log_dir={tmp_path}/logs", "split=all"]
-    result = run_command("evaluate.py", *common, "groups=[gender,race]", f"paths.output_dir={tmp_path}/out",
-                         cwd=tmp_path)
+    common = [
+        f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}",
+        f"data.root={folder}",
+        f"paths.log_dir={tmp_path}/logs",
+        "split=all",
+    ]
+    result = run_command(
+        "evaluate.py", *common, "groups=[gender,race]", f"paths.output_dir={tmp_path}/out", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = pd.read_csv(tmp_path / "out" / "predictions.csv", keep_default_na=False)
     groups = json.loads((tmp_path / "out" / "metrics.json").read_text())["groups"]
@@ -187,11 +223,19 @@ def test_evaluate_audits_groups_from_the_labels_own_columns(tiny_uncertain_check
 
 def test_recalibrate_per_group_keeps_the_strictest_margin(tiny_uncertain_checkpoint, tmp_path):
     folder = with_group_columns(tiny_uncertain_checkpoint["data_root"], tmp_path)
-    common = [f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}", f"data.root={folder}",
-              f"paths.log_dir={tmp_path}/logs", "calibration.alpha=0.1", "calibration.max_pass=0.25"]
+    common = [
+        f"ckpt_path={tiny_uncertain_checkpoint['best_checkpoint']}",
+        f"data.root={folder}",
+        f"paths.log_dir={tmp_path}/logs",
+        "calibration.alpha=0.1",
+        "calibration.max_pass=0.25",
+    ]
     outputs = {}
-    for name, extra in (("pooled", []), ("gender", ["calibration.groups=[gender]"]),
-                        ("robust", ["calibration.shift=0.01"])):
+    for name, extra in (
+        ("pooled", []),
+        ("gender", ["calibration.groups=[gender]"]),
+        ("robust", ["calibration.shift=0.01"]),
+    ):
         outputs[name] = tmp_path / f"{name}.ckpt"
         result = run_command("recalibrate.py", *common, *extra, f"output={outputs[name]}", cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
@@ -200,6 +244,12 @@ def test_recalibrate_per_group_keeps_the_strictest_margin(tiny_uncertain_checkpo
     assert gender.margin == max(gender.groups["margins"].values()) >= pooled.margin
     assert gender.groups["pooled_margin"] == pytest.approx(pooled.margin)
     assert robust.shift == 0.01 and robust.margin >= pooled.margin and robust.groups is None
-    failed = run_command("recalibrate.py", *common, "calibration.groups=[race]", "calibration.max_pass=0.05",
-                         f"output={tmp_path}/x.ckpt", cwd=tmp_path)
+    failed = run_command(
+        "recalibrate.py",
+        *common,
+        "calibration.groups=[race]",
+        "calibration.max_pass=0.05",
+        f"output={tmp_path}/x.ckpt",
+        cwd=tmp_path,
+    )
     assert failed.returncode == 1 and "calibration group" in failed.stderr and "small_groups=skip" in failed.stderr

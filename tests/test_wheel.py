@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 
 
 def run(*command, cwd, timeout=600, **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            **kwargs)
+    result = subprocess.run(
+        [str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs
+    )
     assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-3000:])
     return result
 
@@ -27,8 +28,7 @@ def run(*command, cwd, timeout=600, **kwargs) -> subprocess.CompletedProcess:
 def till(tmp_path_factory):
     """A fresh venv in a folder outside the checkout, with the wheel and its [serve] extra installed."""
     folder = tmp_path_factory.mktemp("till")
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", folder / "dist", ROOT,
-        cwd=folder)
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", folder / "dist", ROOT, cwd=folder)
     [wheel] = (folder / "dist").glob("*.whl")
     run(sys.executable, "-m", "venv", folder / "venv", cwd=folder)
     run(folder / "venv" / "bin" / "pip", "install", "--quiet", f"{wheel}[serve]", cwd=folder, timeout=900)
@@ -38,23 +38,41 @@ def till(tmp_path_factory):
 def test_the_wheel_runs_the_till_commands_without_torch(till, tiny_uncertain_checkpoint):
     bin_dir = till / "venv" / "bin"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    missing = run(bin_dir / "python", "-c", "import importlib.util as u; print([m for m in ('torch', 'lightning', "
-                  "'hydra', 'pandas') if u.find_spec(m)])", cwd=till, env=env)
+    missing = run(
+        bin_dir / "python",
+        "-c",
+        "import importlib.util as u; print([m for m in ('torch', 'lightning', 'hydra', 'pandas') if u.find_spec(m)])",
+        cwd=till,
+        env=env,
+    )
     assert missing.stdout.strip() == "[]"
     model = export_onnx(tiny_uncertain_checkpoint["best_checkpoint"], till / "deploy")
 
-    predicted = run(bin_dir / "age-predict-onnx", f"model={model}", f"input={ASTRONAUT}", "output=ages.csv",
-                    cwd=till, env=env)
+    predicted = run(
+        bin_dir / "age-predict-onnx", f"model={model}", f"input={ASTRONAUT}", "output=ages.csv", cwd=till, env=env
+    )
     assert "1 predicted" in predicted.stdout and "age_scale" in (till / "ages.csv").read_text()
-    shares = run(bin_dir / "age-shares", "predictions=ages.csv", f"model={model.with_suffix('.json')}",
-                 "bootstrap=10", cwd=till, env=env)
+    shares = run(
+        bin_dir / "age-shares",
+        "predictions=ages.csv",
+        f"model={model.with_suffix('.json')}",
+        "bootstrap=10",
+        cwd=till,
+        env=env,
+    )
     assert "too few photos" in shares.stdout and "no chart" in shares.stdout  # no matplotlib on a till
     key, line = run(bin_dir / "age-make-key", "name=till-01", cwd=till, env=env).stdout.splitlines()[1::2]
     (till / "keys").write_text(line + "\n")
 
     port = 18000 + os.getpid() % 1000
-    server = subprocess.Popen([bin_dir / "age-serve", f"model={model}", f"api_keys={till / 'keys'}", f"port={port}"],
-                              cwd=till, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [bin_dir / "age-serve", f"model={model}", f"api_keys={till / 'keys'}", f"port={port}"],
+        cwd=till,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.time() + 120
         while True:
@@ -66,8 +84,12 @@ def test_the_wheel_runs_the_till_commands_without_torch(till, tiny_uncertain_che
                 pass
             assert time.time() < deadline
             time.sleep(0.5)
-        answer = httpx.post(f"http://127.0.0.1:{port}/v1/age", content=ASTRONAUT.read_bytes(), timeout=30,
-                            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"})
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v1/age",
+            content=ASTRONAUT.read_bytes(),
+            timeout=30,
+            headers={"Content-Type": "image/jpeg", "Authorization": f"Bearer {key}"},
+        )
         assert answer.status_code == 200 and json.loads(answer.text)["model"]["head"] == "laplace"
     finally:
         server.terminate()

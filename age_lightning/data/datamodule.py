@@ -56,13 +56,30 @@ class SquareDataset(Dataset):
 
 
 class AgeDataModule(L.LightningDataModule):
-    def __init__(self, root: str | list[str], labels_file: str = "labels.csv", image_dir: str = "final_files",
-                 file_column: str = "file_name", age_column: str = "real_age", sep: str = ",",
-                 split: dict | None = None, on_invalid: str = "error", check_images: bool = True,
-                 image_size: int = DEFAULT_IMAGE_SIZE, augmentation: dict | None = None, faces: dict | None = None,
-                 batch_size: int = 32, num_workers: int = 0, pin_memory: bool = False,
-                 persistent_workers: bool = False, report_dir: str | None = None, cache: bool = False,
-                 cache_dir: str | None = None, seed: int = 0, balance: dict | None = None):
+    def __init__(
+        self,
+        root: str | list[str],
+        labels_file: str = "labels.csv",
+        image_dir: str = "final_files",
+        file_column: str = "file_name",
+        age_column: str = "real_age",
+        sep: str = ",",
+        split: dict | None = None,
+        on_invalid: str = "error",
+        check_images: bool = True,
+        image_size: int = DEFAULT_IMAGE_SIZE,
+        augmentation: dict | None = None,
+        faces: dict | None = None,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        report_dir: str | None = None,
+        cache: bool = False,
+        cache_dir: str | None = None,
+        seed: int = 0,
+        balance: dict | None = None,
+    ):
         """
         root: a labeled-photo folder, or several (a list) that are validated and split each on its own and trained
           on together; every row keeps its folder's name as `source`.
@@ -82,8 +99,17 @@ class AgeDataModule(L.LightningDataModule):
             raise ValueError(f"data.on_invalid must be 'error' or 'skip', got {on_invalid!r}")
         self.save_hyperparameters(logger=False)
         roots = [root] if isinstance(root, (str, Path)) else list(root)
-        self.specs = [LabelsSpec(root=str(r), labels_file=labels_file, image_dir=image_dir, file_column=file_column,
-                                 age_column=age_column, sep=sep) for r in roots]
+        self.specs = [
+            LabelsSpec(
+                root=str(r),
+                labels_file=labels_file,
+                image_dir=image_dir,
+                file_column=file_column,
+                age_column=age_column,
+                sep=sep,
+            )
+            for r in roots
+        ]
         names = [Path(r).name for r in roots]
         self.sources = names if len(set(names)) == len(names) else [str(r) for r in roots]
         self.split = asdict(SplitSettings(**(split or {})))
@@ -136,13 +162,20 @@ class AgeDataModule(L.LightningDataModule):
         if invalid:
             report = Path(self.hparams.report_dir or ".") / INVALID_ROWS_FILE
             write_problems(problems, report)
-            log.warning("Skipping %d invalid row(s) of %s (data.on_invalid=skip); list written to %s",
-                        invalid, ", ".join(problems), report)
+            log.warning(
+                "Skipping %d invalid row(s) of %s (data.on_invalid=skip); list written to %s",
+                invalid,
+                ", ".join(problems),
+                report,
+            )
         if table.empty:
             raise DatasetError(f"no valid rows left in {', '.join(problems)}")
-        table["split"] = pd.concat([self._assign_splits(table[table["source"] == source],
-                                                        problems[str(spec.labels_path)])
-                                    for spec, source in zip(self.specs, self.sources)])
+        table["split"] = pd.concat(
+            [
+                self._assign_splits(table[table["source"] == source], problems[str(spec.labels_path)])
+                for spec, source in zip(self.specs, self.sources)
+            ]
+        )
         return table
 
     def _assign_splits(self, rows: pd.DataFrame, problems: list[Problem]) -> pd.Series:
@@ -150,13 +183,15 @@ class AgeDataModule(L.LightningDataModule):
         if rows.empty:
             return pd.Series(dtype=object)
         total_rows = len(rows) + len({p.line for p in problems})
-        return assign_splits(rows, self.split["protocol"], dict(self.split["fractions"]), self.split["seed"],
-                             total_rows)
+        return assign_splits(
+            rows, self.split["protocol"], dict(self.split["fractions"]), self.split["seed"], total_rows
+        )
 
     def _stop_on(self, spec: LabelsSpec, problems: list[Problem]) -> None:
         if problems and self.hparams.on_invalid == "error":
-            raise DatasetError(format_problems(spec, problems) +
-                               "\nFix these rows, or set data.on_invalid=skip to train without them.")
+            raise DatasetError(
+                format_problems(spec, problems) + "\nFix these rows, or set data.on_invalid=skip to train without them."
+            )
 
     def _attach_cache(self, table: pd.DataFrame, problems: dict[str, list[Problem]]) -> pd.DataFrame:
         """Build or load the squares of `table`'s photos; under a face policy, photos without a face become
@@ -223,8 +258,11 @@ class AgeDataModule(L.LightningDataModule):
         balance = dict(self.hparams.balance or {})
         by = balance.pop("by", None)
         weights = balance_weights(self.tables["train"], by, **balance) if by else None
-        return self.loader(dataset, sampler=EpochShuffle(len(dataset), self.hparams.seed, weights),
-                           drop_last=len(dataset) > self.hparams.batch_size)
+        return self.loader(
+            dataset,
+            sampler=EpochShuffle(len(dataset), self.hparams.seed, weights),
+            drop_last=len(dataset) > self.hparams.batch_size,
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self.loader(self.dataset("val"))
@@ -234,6 +272,12 @@ class AgeDataModule(L.LightningDataModule):
 
     def loader(self, dataset: Dataset, sampler: Sampler | None = None, drop_last: bool = False) -> DataLoader:
         workers = self.hparams.num_workers
-        return DataLoader(dataset, batch_size=self.hparams.batch_size, sampler=sampler, drop_last=drop_last,
-                          num_workers=workers, pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
-                          persistent_workers=self.hparams.persistent_workers and workers > 0)
+        return DataLoader(
+            dataset,
+            batch_size=self.hparams.batch_size,
+            sampler=sampler,
+            drop_last=drop_last,
+            num_workers=workers,
+            pin_memory=self.hparams.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.hparams.persistent_workers and workers > 0,
+        )

@@ -101,17 +101,26 @@ def _read_csv(spec: LabelsSpec) -> pd.DataFrame:
     if not Path(spec.root).is_dir():
         raise DatasetError(f"data folder {spec.root} does not exist (set data.root=/path/to/folder)")
     if not spec.labels_path.is_file():
-        raise DatasetError(f"no {spec.labels_file} in {spec.root} (expected columns: "
-                           f"{spec.file_column},{spec.age_column})")
+        raise DatasetError(
+            f"no {spec.labels_file} in {spec.root} (expected columns: {spec.file_column},{spec.age_column})"
+        )
     if not spec.image_path.is_dir():
         raise DatasetError(f"image folder {spec.image_path} does not exist (set data.image_dir=...)")
     try:
         # utf-8-sig also accepts a byte-order mark, which spreadsheet programs like to add.
-        table = pd.read_csv(spec.labels_path, sep=spec.sep, dtype=str, keep_default_na=False,
-                            encoding="utf-8-sig", skipinitialspace=True)
+        table = pd.read_csv(
+            spec.labels_path,
+            sep=spec.sep,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            skipinitialspace=True,
+        )
     except pd.errors.EmptyDataError:
-        raise DatasetError(f"{spec.labels_path} is empty: it needs a header line "
-                           f"'{spec.file_column},{spec.age_column}' and one line per photo") from None
+        raise DatasetError(
+            f"{spec.labels_path} is empty: it needs a header line "
+            f"'{spec.file_column},{spec.age_column}' and one line per photo"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise DatasetError(f"{spec.labels_path} is not a readable csv: {error}") from None
     table.columns = [str(c).strip() for c in table.columns]
@@ -120,8 +129,10 @@ def _read_csv(spec: LabelsSpec) -> pd.DataFrame:
         hint = ""
         if len(table.columns) == 1 and ";" in table.columns[0]:
             hint = " It looks ';'-separated: save it comma-separated or set data.sep=';'."
-        raise DatasetError(f"{spec.labels_path} has no column(s) {missing}; it has {list(table.columns)}. "
-                           f"Set data.file_column / data.age_column to the right names.{hint}")
+        raise DatasetError(
+            f"{spec.labels_path} has no column(s) {missing}; it has {list(table.columns)}. "
+            f"Set data.file_column / data.age_column to the right names.{hint}"
+        )
     if table.empty:
         raise DatasetError(f"{spec.labels_path} has a header but no rows")
     return table
@@ -145,8 +156,9 @@ def _age_problems(table: pd.DataFrame, age_column: str) -> list[Problem]:
 
 
 def _name_problems(table: pd.DataFrame) -> list[Problem]:
-    problems = [Problem(line, "", "file name is empty")
-                for line, name in zip(table["line"], table["file_name"]) if name == ""]
+    problems = [
+        Problem(line, "", "file name is empty") for line, name in zip(table["line"], table["file_name"]) if name == ""
+    ]
     named = table[table["file_name"] != ""]
     first_line = named.groupby("file_name")["line"].transform("min")
     for line, name, first in zip(named["line"], named["file_name"], first_line):
@@ -157,9 +169,11 @@ def _name_problems(table: pd.DataFrame) -> list[Problem]:
 
 def _split_problems(table: pd.DataFrame, split_column: str) -> list[Problem]:
     values = table[split_column].str.strip().str.lower()
-    return [Problem(line, name, f"split {raw!r} is not one of {', '.join(SPLITS)}")
-            for line, name, raw, value in zip(table["line"], table["file_name"], table[split_column], values)
-            if value not in SPLITS]
+    return [
+        Problem(line, name, f"split {raw!r} is not one of {', '.join(SPLITS)}")
+        for line, name, raw, value in zip(table["line"], table["file_name"], table[split_column], values)
+        if value not in SPLITS
+    ]
 
 
 def _file_problems(table: pd.DataFrame, check_images: bool) -> list[Problem]:
@@ -167,8 +181,9 @@ def _file_problems(table: pd.DataFrame, check_images: bool) -> list[Problem]:
     rows = list(zip(table["line"], table["file_name"], table["path"]))
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
         results = pool.map(lambda row: check(row[2]), rows)
-        reasons = list(track(results, total=len(rows), description="Checking images", transient=True,
-                             disable=len(rows) < 1000))
+        reasons = list(
+            track(results, total=len(rows), description="Checking images", transient=True, disable=len(rows) < 1000)
+        )
     return [Problem(line, name, reason) for (line, name, _), reason in zip(rows, reasons) if reason]
 
 

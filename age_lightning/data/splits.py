@@ -16,9 +16,11 @@ class SplitSettings:
     """How a folder's rows are split (the `data.split` config node is generated from these defaults)."""
 
     protocol: str = "auto"  # auto: the csv's `split` column if present, else random | random | column | seed_notebook
-    fractions: dict = field(default_factory=lambda: {"train": 0.7, "val": 0.075, "calibration": 0.075,
-                                                     "test": 0.15})  # calibration: see model.head
+    fractions: dict = field(
+        default_factory=lambda: {"train": 0.7, "val": 0.075, "calibration": 0.075, "test": 0.15}
+    )  # calibration: see model.head
     seed: int = 0
+
 
 # The reference Keras notebook used ImageDataGenerator(validation_split=0.25), which takes the *first*
 # 25% of the dataframe's rows as validation and the rest as training, without shuffling and without a test set.
@@ -37,8 +39,9 @@ def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int
         protocol = "column" if "split" in table.columns else "random"
     if protocol == "column":
         if "split" not in table.columns:
-            raise DatasetError("data.split.protocol=column needs a 'split' column (train/val/calibration/test) "
-                               "in labels.csv")
+            raise DatasetError(
+                "data.split.protocol=column needs a 'split' column (train/val/calibration/test) in labels.csv"
+            )
         return table["split"].rename("split")
     if protocol == "seed_notebook":
         first_val_lines = int(SEED_NOTEBOOK_VAL_FRACTION * total_rows)
@@ -52,9 +55,11 @@ def _random_split(index: pd.Index, fractions: dict, seed: int) -> pd.Series:
     calibration split leaves the train and test rows unchanged."""
     total = sum(fractions.values())
     if set(fractions) - set(SPLITS) or any(f < 0 for f in fractions.values()) or abs(total - 1) > 1e-6:
-        raise DatasetError(f"data.split.fractions must give {'/'.join(SPLITS)} fractions summing to 1, got "
-                           f"{fractions} (sum {total:g}); a command-line value is merged with the defaults, so give "
-                           f"all four, e.g. data.split.fractions={{train:0.8,val:0.1,calibration:0,test:0.1}}")
+        raise DatasetError(
+            f"data.split.fractions must give {'/'.join(SPLITS)} fractions summing to 1, got "
+            f"{fractions} (sum {total:g}); a command-line value is merged with the defaults, so give "
+            f"all four, e.g. data.split.fractions={{train:0.8,val:0.1,calibration:0,test:0.1}}"
+        )
     n = len(index)
     held = round((fractions.get("val", 0) + fractions.get("calibration", 0)) * n)
     # val comes first when rows are few: a training run needs it, calibration is optional (it may be empty)
@@ -62,8 +67,12 @@ def _random_split(index: pd.Index, fractions: dict, seed: int) -> pd.Series:
     n_test = round(fractions.get("test", 0) * n)
     if n - held - n_test < 1 or (fractions.get("val", 0) > 0 and held == n_calibration):
         raise DatasetError(f"{n} valid rows are too few for split fractions {fractions}")
-    names = np.array(["val"] * (held - n_calibration) + ["calibration"] * n_calibration + ["test"] * n_test
-                     + ["train"] * (n - held - n_test))
+    names = np.array(
+        ["val"] * (held - n_calibration)
+        + ["calibration"] * n_calibration
+        + ["test"] * n_test
+        + ["train"] * (n - held - n_test)
+    )
     shuffled = np.empty(n, dtype=object)
     shuffled[np.random.default_rng(seed).permutation(n)] = names
     return pd.Series(shuffled, index=index, name="split")

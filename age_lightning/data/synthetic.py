@@ -62,8 +62,13 @@ def write_synthetic_dataset(root: Path, num_images: int, image_size: int, seed: 
     images = root / "final_files"
     images.mkdir(parents=True, exist_ok=True)
     # Roughly the shape of real face datasets: many young adults, fewer children and old people.
-    ages = np.clip(np.round(np.concatenate([rng.normal(30, 12, num_images // 2),
-                                            rng.uniform(1, 90, num_images - num_images // 2)])), 1, 95)
+    ages = np.clip(
+        np.round(
+            np.concatenate([rng.normal(30, 12, num_images // 2), rng.uniform(1, 90, num_images - num_images // 2)])
+        ),
+        1,
+        95,
+    )
     rng.shuffle(ages)
     names = [f"{i:06d}.jpg" for i in range(num_images)]
     for name, age in zip(names, ages):
@@ -87,8 +92,12 @@ def draw_face(age: float, size: int, rng: np.random.Generator) -> Image.Image:
 
     grey = np.clip((age - 30) / 45, 0, 1)
     hair = (1 - grey) * rng.uniform(20, 120, 3) + grey * rng.uniform(200, 245)
-    draw.chord([cx - width / 2 - 2 * s, cy - height / 2 - 6 * s, cx + width / 2 + 2 * s, cy - height / 6],
-               180, 360, fill=_rgb(hair))
+    draw.chord(
+        [cx - width / 2 - 2 * s, cy - height / 2 - 6 * s, cx + width / 2 + 2 * s, cy - height / 6],
+        180,
+        360,
+        fill=_rgb(hair),
+    )
 
     eye_y, eye_dx, eye_r = cy - height * 0.05, width * 0.22, (3.5 - 1.2 * growth) * s
     for x in (cx - eye_dx, cx + eye_dx):
@@ -96,8 +105,11 @@ def draw_face(age: float, size: int, rng: np.random.Generator) -> Image.Image:
     for i in range(int(age // 12)):  # wrinkles on forehead and cheeks
         y = eye_y - (5 + 2.5 * (i % 4)) * s if i < 4 else eye_y + (8 + 2 * (i % 4)) * s
         draw.line([cx - width * 0.25, y, cx + width * 0.25, y], fill=_rgb(skin * 0.6), width=max(1, round(s)))
-    draw.line([cx - width * 0.15, cy + height * 0.28, cx + width * 0.15, cy + height * 0.28],
-              fill=(120, 40, 40), width=max(1, round(1.5 * s)))
+    draw.line(
+        [cx - width * 0.15, cy + height * 0.28, cx + width * 0.15, cy + height * 0.28],
+        fill=(120, 40, 40),
+        width=max(1, round(1.5 * s)),
+    )
 
     pixels = np.asarray(img, dtype=np.float32) + rng.normal(0, 6, (size, size, 3))
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))

@@ -30,7 +30,7 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 def center_crop(squares: torch.Tensor, image_size: int) -> torch.Tensor:
     """The evaluation crop: exactly torchvision's CenterCrop(image_size) of each square."""
     left, top = center_offsets((squares.shape[-1], squares.shape[-2]), image_size)
-    return squares[..., top:top + image_size, left:left + image_size]
+    return squares[..., top : top + image_size, left : left + image_size]
 
 
 def eval_batch(squares: torch.Tensor, image_size: int) -> torch.Tensor:
@@ -38,8 +38,14 @@ def eval_batch(squares: torch.Tensor, image_size: int) -> torch.Tensor:
 
 
 class BatchAugmentation:
-    def __init__(self, image_size: int, crop_scale: tuple[float, float] | None = None, hflip: float = 0.0,
-                 rotation: float = 0.0, color_jitter: float = 0.0):
+    def __init__(
+        self,
+        image_size: int,
+        crop_scale: tuple[float, float] | None = None,
+        hflip: float = 0.0,
+        rotation: float = 0.0,
+        color_jitter: float = 0.0,
+    ):
         """crop_scale: range of the crop's area as a fraction of the square, e.g. (0.8, 1.0) (as
         RandomResizedCrop's scale, square crops); None: the evaluation crop. hflip: mirror probability.
         rotation: max degrees either way. color_jitter: max relative change of brightness, contrast, saturation.
@@ -76,8 +82,9 @@ class BatchAugmentation:
         angle = (2 * draws[:, 3] - 1) * math.radians(self.rotation)
         mirror = torch.where(draws[:, 4] < self.hflip, -1.0, 1.0)
         cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
-        theta = torch.stack([torch.stack([cos * mirror, -sin, shift_x], 1),
-                             torch.stack([sin * mirror, cos, shift_y], 1)], 1)
+        theta = torch.stack(
+            [torch.stack([cos * mirror, -sin, shift_x], 1), torch.stack([sin * mirror, cos, shift_y], 1)], 1
+        )
         grid = F.affine_grid(theta, [len(images), 3, self.image_size, self.image_size], align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from age_lightning.errors import UserError
 
-ANONYMOUS = "anonymous"           # the caller's name when the service runs without keys (loopback only)
+ANONYMOUS = "anonymous"  # the caller's name when the service runs without keys (loopback only)
 UNAUTHENTICATED = "unauthenticated"  # the metrics label of refused calls
 TILL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -28,8 +28,9 @@ def key_digest(key: str) -> str:
 def new_key(name: str) -> tuple[str, str]:
     """A fresh random key for till `name` and the keys-file line that admits it."""
     if not TILL_NAME.fullmatch(name):
-        raise UserError(f"till name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
-                        f"digit")
+        raise UserError(
+            f"till name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
     key = secrets.token_urlsafe(32)
     return key, f"{name}:{key_digest(key)}"
 

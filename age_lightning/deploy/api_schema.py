@@ -3,12 +3,26 @@
 from pydantic import BaseModel, Field
 
 BINARY = {"type": "string", "format": "binary"}
-PHOTO_BODY = {"requestBody": {"required": True, "description": "One photo: a raw JPEG or PNG body, or a multipart "
-                              "form whose first file is the photo.", "content": {
-    "image/jpeg": {"schema": BINARY}, "image/png": {"schema": BINARY}, "application/octet-stream": {"schema": BINARY},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["photo"], "properties": {"photo": BINARY},
-                                       "additionalProperties": False},
-                            "encoding": {"photo": {"contentType": "image/jpeg, image/png"}}}}}}
+PHOTO_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One photo: a raw JPEG or PNG body, or a multipart form whose first file is the photo.",
+        "content": {
+            "image/jpeg": {"schema": BINARY},
+            "image/png": {"schema": BINARY},
+            "application/octet-stream": {"schema": BINARY},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["photo"],
+                    "properties": {"photo": BINARY},
+                    "additionalProperties": False,
+                },
+                "encoding": {"photo": {"contentType": "image/jpeg, image/png"}},
+            },
+        },
+    }
+}
 
 
 class ErrorBody(BaseModel):
@@ -17,8 +31,7 @@ class ErrorBody(BaseModel):
 
 
 class FaceAnswer(BaseModel):
-    box: list[float] = Field(description="x0, y0, x1, y1 in the photo's pixels (the whole photo without the face "
-                                         "step)")
+    box: list[float] = Field(description="x0, y0, x1, y1 in the photo's pixels (the whole photo without the face step)")
     score: float | None = Field(description="The face detector's confidence; null without the face step")
     predicted_age: float
     age_scale: float | None = Field(description="The uncertain head's scale (years); null for a point model")
@@ -50,8 +63,13 @@ class Status(BaseModel):
 
 def errors(*codes: int) -> dict:
     """OpenAPI `responses` for the error statuses a route answers with, all with the one error model."""
-    meaning = {400: "Not a usable photo (empty, truncated, corrupt, malformed form)",
-               401: "Missing or unknown API key (see WWW-Authenticate)", 408: "The body arrived too slowly",
-               413: "Body or image over the limits", 415: "Not a JPEG or PNG", 500: "Failure inside the server",
-               503: "Busy, or not ready: retry after Retry-After seconds"}
+    meaning = {
+        400: "Not a usable photo (empty, truncated, corrupt, malformed form)",
+        401: "Missing or unknown API key (see WWW-Authenticate)",
+        408: "The body arrived too slowly",
+        413: "Body or image over the limits",
+        415: "Not a JPEG or PNG",
+        500: "Failure inside the server",
+        503: "Busy, or not ready: retry after Retry-After seconds",
+    }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}

@@ -20,8 +20,13 @@ class Batcher:
     held get the error, `on_crash` is told, and a new loop starts. `alive` says whether a loop is running.
     """
 
-    def __init__(self, model: PredictBatch, max_batch: int, on_batch: Callable[[int], None] = lambda rows: None,
-                 on_crash: Callable[[BaseException], None] = lambda error: None):
+    def __init__(
+        self,
+        model: PredictBatch,
+        max_batch: int,
+        on_batch: Callable[[int], None] = lambda rows: None,
+        on_crash: Callable[[BaseException], None] = lambda error: None,
+    ):
         self.model, self.max_batch, self.on_batch, self.on_crash = model, max_batch, on_batch, on_crash
         self.queue: asyncio.Queue = asyncio.Queue()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="age-model")
@@ -76,7 +81,7 @@ class Batcher:
         age_chunks: list[np.ndarray] = []
         scale_chunks: list[np.ndarray | None] = []
         for start in range(0, len(images), self.max_batch):
-            chunk = images[start:start + self.max_batch]
+            chunk = images[start : start + self.max_batch]
             self.on_batch(len(chunk))
             try:
                 age, scale = await asyncio.get_running_loop().run_in_executor(self.executor, self.model, chunk)

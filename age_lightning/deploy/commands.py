@@ -29,6 +29,7 @@ from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS
 
 def _command(schema: type, run: Callable) -> Callable[[list[str] | None], int]:
     """A main(argv) that parses `schema` options and runs `run(cfg)`; a UserError is one line and exit status 1."""
+
     def main(argv: list[str] | None = None) -> int:
         try:
             cfg: Any = parse_options(schema, sys.argv[1:] if argv is None else argv)
@@ -42,14 +43,14 @@ def _command(schema: type, run: Callable) -> Callable[[list[str] | None], int]:
 
 @dataclass
 class PredictOnnxConfig:
-    model: str = MISSING              # model.onnx (or model_int8.onnx), with its .json beside it
-    input: str = MISSING              # an image file or a folder (searched recursively)
+    model: str = MISSING  # model.onnx (or model_int8.onnx), with its .json beside it
+    input: str = MISSING  # an image file or a folder (searched recursively)
     output: str = "predictions.csv"
     batch_size: int = 32
-    id_rule: str | None = None        # point | interval (calibrated uncertain models); None: model.json's
+    id_rule: str | None = None  # point | interval (calibrated uncertain models); None: model.json's
     id_check_age: float | None = None  # the point rule asks below this age; None: model.json's
-    faces: str | None = None          # none | align; None: the face policy the model was trained with
-    threads: int = 0                  # onnxruntime threads; 0: all cores
+    faces: str | None = None  # none | align; None: the face policy the model was trained with
+    threads: int = 0  # onnxruntime threads; 0: all cores
 
 
 def _predict_onnx(cfg: PredictOnnxConfig) -> None:
@@ -71,9 +72,18 @@ def _serve(cfg: ServeConfig) -> None:
     app = create_app(cfg)
     # log_config=None: uvicorn's own records go through the JSON lines too; no access log: the service logs one
     # line per request itself
-    uvicorn.run(app, host=cfg.host, port=cfg.port, log_config=None, access_log=False, timeout_keep_alive=5,
-                limit_concurrency=cfg.max_connections, timeout_graceful_shutdown=cfg.shutdown_timeout_s,
-                ssl_certfile=cfg.ssl_certfile, ssl_keyfile=cfg.ssl_keyfile)
+    uvicorn.run(
+        app,
+        host=cfg.host,
+        port=cfg.port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=5,
+        limit_concurrency=cfg.max_connections,
+        timeout_graceful_shutdown=cfg.shutdown_timeout_s,
+        ssl_certfile=cfg.ssl_certfile,
+        ssl_keyfile=cfg.ssl_keyfile,
+    )
 
 
 @dataclass
@@ -83,20 +93,22 @@ class KeyConfig:
 
 def _make_key(cfg: KeyConfig) -> None:
     key, line = new_key(cfg.name)
-    print(f"key for till {cfg.name} (shown once; the till sends it as 'Authorization: Bearer <key>'):\n{key}\n"
-          f"line for the keys file:\n{line}")
+    print(
+        f"key for till {cfg.name} (shown once; the till sends it as 'Authorization: Bearer <key>'):\n{key}\n"
+        f"line for the keys file:\n{line}"
+    )
 
 
 @dataclass
 class SharesConfig:
-    predictions: str = MISSING        # a predictions CSV (predicted_age, and age_scale for an uncertain model)
-    model: str = MISSING              # the exported model.json (it carries the error model)
-    by: str = ""                      # grouping columns, comma-separated (e.g. category,store); none: one group
-    output: str = "shares"            # folder for shares.csv, shares.md, shares.png
-    method: str = DEFAULT_METHOD      # dm | acc | em
-    bootstrap: int = BOOTSTRAP        # bootstrap replicates for the intervals
-    level: float = LEVEL              # interval level
-    min_photos: int = MIN_PHOTOS      # groups with fewer photos are flagged as too few for a useful interval
+    predictions: str = MISSING  # a predictions CSV (predicted_age, and age_scale for an uncertain model)
+    model: str = MISSING  # the exported model.json (it carries the error model)
+    by: str = ""  # grouping columns, comma-separated (e.g. category,store); none: one group
+    output: str = "shares"  # folder for shares.csv, shares.md, shares.png
+    method: str = DEFAULT_METHOD  # dm | acc | em
+    bootstrap: int = BOOTSTRAP  # bootstrap replicates for the intervals
+    level: float = LEVEL  # interval level
+    min_photos: int = MIN_PHOTOS  # groups with fewer photos are flagged as too few for a useful interval
     seed: int = 0
 
 
@@ -104,8 +116,15 @@ def _shares(cfg: SharesConfig) -> None:
     by = [column.strip() for column in cfg.by.split(",") if column.strip()]
     error_model = read_error_model(cfg.model)
     groups, skipped = read_predictions(cfg.predictions, by)
-    results = group_shares(groups, error_model, method=cfg.method, bootstrap=cfg.bootstrap, level=cfg.level,
-                           min_photos=cfg.min_photos, seed=cfg.seed)
+    results = group_shares(
+        groups,
+        error_model,
+        method=cfg.method,
+        bootstrap=cfg.bootstrap,
+        level=cfg.level,
+        min_photos=cfg.min_photos,
+        seed=cfg.seed,
+    )
     output = Path(cfg.output)
     write_shares_csv(results, by, output / "shares.csv")
     table = shares_markdown(results, by)
@@ -121,8 +140,10 @@ def _shares(cfg: SharesConfig) -> None:
         print("(no chart: install matplotlib for shares.png)")
     else:
         plots.save(plots.band_shares(shares), output / "shares.png")
-    print(f"written: {output}/shares.csv, shares.md, shares.json" +
-          (", shares.png" if (output / "shares.png").exists() else ""))
+    print(
+        f"written: {output}/shares.csv, shares.md, shares.json"
+        + (", shares.png" if (output / "shares.png").exists() else "")
+    )
 
 
 predict_onnx = _command(PredictOnnxConfig, _predict_onnx)

@@ -14,28 +14,46 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class Metrics:
     def __init__(self):
         self.registry = CollectorRegistry()
-        self.requests = Counter("age_requests", "HTTP requests to /v1/age by status and till", ["status", "till"],
-                                registry=self.registry)
-        self.latency = Histogram("age_request_seconds", "Time to answer /v1/age", registry=self.registry,
-                                 buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10))
-        self.faces = Histogram("age_faces_per_photo", "Faces estimated per photo", registry=self.registry,
-                               buckets=(0, 1, 2, 3, 5, 10))
-        self.batch = Histogram("age_model_batch_size", "Faces per model run", registry=self.registry,
-                               buckets=(1, 2, 4, 8, 16, 32))
-        self.in_server = Gauge("age_photos_in_server", "Photos being decoded, searched or waiting for the model",
-                               registry=self.registry)
-        self.errors = Counter("age_internal_errors", "Requests that failed inside the server (answered 500)",
-                              ["error"], registry=self.registry)
-        self.restarts = Counter("age_batcher_restarts", "Times the model loop died and was restarted",
-                                registry=self.registry)
+        self.requests = Counter(
+            "age_requests", "HTTP requests to /v1/age by status and till", ["status", "till"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "age_request_seconds",
+            "Time to answer /v1/age",
+            registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.faces = Histogram(
+            "age_faces_per_photo", "Faces estimated per photo", registry=self.registry, buckets=(0, 1, 2, 3, 5, 10)
+        )
+        self.batch = Histogram(
+            "age_model_batch_size", "Faces per model run", registry=self.registry, buckets=(1, 2, 4, 8, 16, 32)
+        )
+        self.in_server = Gauge(
+            "age_photos_in_server", "Photos being decoded, searched or waiting for the model", registry=self.registry
+        )
+        self.errors = Counter(
+            "age_internal_errors",
+            "Requests that failed inside the server (answered 500)",
+            ["error"],
+            registry=self.registry,
+        )
+        self.restarts = Counter(
+            "age_batcher_restarts", "Times the model loop died and was restarted", registry=self.registry
+        )
 
 
 class JsonLines(logging.Formatter):
     """One JSON object per record: time, level, logger, message, and the record's `fields` (see `log_fields`)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)), "level": record.levelname,
-                "logger": record.name, "message": record.getMessage(), **getattr(record, "fields", {})}
+        line = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
         if record.exc_info and record.exc_info[0] is not None:
             line["error"] = record.exc_info[0].__name__  # the class only: a message may echo a request
         return json.dumps(line, default=str)

@@ -14,7 +14,6 @@ def parse_options(schema: type[T], argv: list[str]) -> T:
     """key=value arguments -> an instance of the dataclass `schema`; an unknown key, a wrong type or a missing
     value is a one-line UserError that lists the options."""
     try:
-        return cast(T, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema),
-                                                           OmegaConf.from_dotlist(argv))))
+        return cast(T, OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(argv))))
     except OmegaConfBaseException as error:
         raise UserError(f"{str(error).splitlines()[0]} (options: {', '.join(schema.__annotations__)})") from None

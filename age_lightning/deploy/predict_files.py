@@ -19,8 +19,17 @@ from age_lightning.images import load_rgb
 from age_lightning.input_spec import PhotoPreparer
 
 OK = "ok"
-COLUMNS = ["file", "status", "predicted_age", "age_scale", "age_low", "age_high", "age_band", "asks_for_id",
-           *RECORD_COLUMNS]
+COLUMNS = [
+    "file",
+    "status",
+    "predicted_age",
+    "age_scale",
+    "age_low",
+    "age_high",
+    "age_band",
+    "asks_for_id",
+    *RECORD_COLUMNS,
+]
 # A predictor: float32 images (N, 3, size, size) from `input_spec.PhotoPreparer` -> ages in years (N,) and their
 # scales (N,), or None for a model without an uncertain head.
 PredictBatch = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
@@ -43,18 +52,32 @@ def answers(ages, scales, id_check: IdCheck) -> list[dict]:
     bounds = id_check.bounds(ages, scales)
     low, high = bounds if bounds is not None else (missing, missing)
     asks = id_check.asks_for_id(ages, scales)
-    return [{"predicted_age": round(age, 1), "age_scale": _rounded(scale, 2), "age_low": _rounded(lo, 1),
-             "age_high": _rounded(hi, 1), "age_band": band, "asks_for_id": bool(ask)}
-            for age, scale, lo, hi, band, ask in zip(ages.tolist(), missing if scales is None else scales, low, high,
-                                                     age_band(ages), asks)]
+    return [
+        {
+            "predicted_age": round(age, 1),
+            "age_scale": _rounded(scale, 2),
+            "age_low": _rounded(lo, 1),
+            "age_high": _rounded(hi, 1),
+            "age_band": band,
+            "asks_for_id": bool(ask),
+        }
+        for age, scale, lo, hi, band, ask in zip(
+            ages.tolist(), missing if scales is None else scales, low, high, age_band(ages), asks
+        )
+    ]
 
 
 def _rounded(value, digits: int) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def predict_files(files: list[Path], predict_batch: PredictBatch, prepare: PhotoPreparer, batch_size: int = 32,
-                  progress: Callable = lambda items, **_: items) -> list[dict]:
+def predict_files(
+    files: list[Path],
+    predict_batch: PredictBatch,
+    prepare: PhotoPreparer,
+    batch_size: int = 32,
+    progress: Callable = lambda items, **_: items,
+) -> list[dict]:
     """One row per file: its input and ID rule come from `prepare`'s input spec."""
     rows: list[dict] = []
     batch: list[tuple[dict, np.ndarray]] = []
@@ -105,6 +128,8 @@ def summary(rows: list[dict]) -> str:
         lines.append(f"  {count} x {status}")
     if ok:
         ages = [r["predicted_age"] for r in ok]
-        lines.append(f"predicted age: mean {np.mean(ages):.1f}, range {min(ages):.1f}-{max(ages):.1f}; "
-                     f"{sum(r['asks_for_id'] for r in ok)} would be asked for ID")
+        lines.append(
+            f"predicted age: mean {np.mean(ages):.1f}, range {min(ages):.1f}-{max(ages):.1f}; "
+            f"{sum(r['asks_for_id'] for r in ok)} would be asked for ID"
+        )
     return "\n".join(lines)

@@ -24,9 +24,11 @@ def read_error_model(model_json: str | Path) -> ErrorModel:
         raise UserError(f"model={path}: cannot read it as model.json ({error})") from None
     error_model = ErrorModel.from_dict(metadata.get("error_model"))
     if error_model is None:
-        raise UserError(f"{path} has no error model (exported before shares existed, or never calibrated): run "
-                        f"python recalibrate.py ckpt_path=<its checkpoint> data.root=<labeled photos it never "
-                        f"trained on>, then python export.py again")
+        raise UserError(
+            f"{path} has no error model (exported before shares existed, or never calibrated): run "
+            f"python recalibrate.py ckpt_path=<its checkpoint> data.root=<labeled photos it never "
+            f"trained on>, then python export.py again"
+        )
     return error_model
 
 
@@ -43,8 +45,9 @@ def read_predictions(path: str | Path, by: list[str]) -> tuple[dict[tuple, tuple
         columns = reader.fieldnames or []
         missing = [c for c in ["predicted_age", *by] if c not in columns]
         if missing:
-            raise UserError(f"{path} has no column {', '.join(map(repr, missing))} (its columns: "
-                            f"{', '.join(columns) or 'none'})")
+            raise UserError(
+                f"{path} has no column {', '.join(map(repr, missing))} (its columns: {', '.join(columns) or 'none'})"
+            )
         has_scale = "age_scale" in columns
         groups: dict[tuple, tuple[list, list]] = {}
         skipped = 0
@@ -60,8 +63,10 @@ def read_predictions(path: str | Path, by: list[str]) -> tuple[dict[tuple, tuple
             scales.append(scale)
     if not groups:
         raise UserError(f"{path} holds no predictions (rows with status ok and a predicted_age)")
-    return {key: (np.array(ages), None if any(s is None for s in scales) else np.array(scales))
-            for key, (ages, scales) in sorted(groups.items())}, skipped
+    return {
+        key: (np.array(ages), None if any(s is None for s in scales) else np.array(scales))
+        for key, (ages, scales) in sorted(groups.items())
+    }, skipped
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:
@@ -85,21 +90,37 @@ def write_shares_csv(results: list[tuple[tuple, BandShares]], by: list[str], pat
         writer.writerow([*by, "photos", "band", "counted", "share", "low", "high", "method", "note"])
         for key, shares in results:
             for i, band in enumerate(BANDS):
-                writer.writerow([*key, shares.photos, band, f"{shares.naive[i]:.4f}", f"{shares.share[i]:.4f}",
-                                 f"{shares.low[i]:.4f}", f"{shares.high[i]:.4f}", shares.method, shares.note])
+                writer.writerow(
+                    [
+                        *key,
+                        shares.photos,
+                        band,
+                        f"{shares.naive[i]:.4f}",
+                        f"{shares.share[i]:.4f}",
+                        f"{shares.low[i]:.4f}",
+                        f"{shares.high[i]:.4f}",
+                        shares.method,
+                        shares.note,
+                    ]
+                )
 
 
 def shares_markdown(results: list[tuple[tuple, BandShares]], by: list[str]) -> str:
     """One table row per group: corrected share [interval] of every band, and the photos it rests on."""
     level = results[0][1].level
-    lines = [f"Corrected age-band shares ({results[0][1].method}; {level:.0%} intervals; counted shares in "
-             f"parentheses)", "",
-             "| " + " | ".join([*(by or ["group"]), "photos", *BANDS]) + " |",
-             "|" + "---|" * (len(by or ["group"]) + 1 + len(BANDS))]
+    lines = [
+        f"Corrected age-band shares ({results[0][1].method}; {level:.0%} intervals; counted shares in parentheses)",
+        "",
+        "| " + " | ".join([*(by or ["group"]), "photos", *BANDS]) + " |",
+        "|" + "---|" * (len(by or ["group"]) + 1 + len(BANDS)),
+    ]
     for key, s in results:
-        cells = [f"{100 * s.share[i]:.0f}% [{100 * s.low[i]:.0f}-{100 * s.high[i]:.0f}] ({100 * s.naive[i]:.0f}%)"
-                 for i in range(len(BANDS))]
-        lines.append("| " + " | ".join([*(key or ("all",)), f"{s.photos}" + (" (too few)" if s.too_few else ""),
-                                        *cells]) + " |")
+        cells = [
+            f"{100 * s.share[i]:.0f}% [{100 * s.low[i]:.0f}-{100 * s.high[i]:.0f}] ({100 * s.naive[i]:.0f}%)"
+            for i in range(len(BANDS))
+        ]
+        lines.append(
+            "| " + " | ".join([*(key or ("all",)), f"{s.photos}" + (" (too few)" if s.too_few else ""), *cells]) + " |"
+        )
     notes = [f"- {', '.join(key) or 'all'}: {s.note}" for key, s in results if s.note]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"

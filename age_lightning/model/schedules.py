@@ -6,8 +6,9 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
 
-def warmup_cosine(optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.05,
-                  min_lr_ratio: float = 0.01) -> LambdaLR:
+def warmup_cosine(
+    optimizer: Optimizer, total_steps: int, warmup_fraction: float = 0.05, min_lr_ratio: float = 0.01
+) -> LambdaLR:
     """Linear warmup over the first `warmup_fraction` of steps, then cosine decay to min_lr_ratio * lr."""
     warmup = max(1, round(warmup_fraction * total_steps))
 

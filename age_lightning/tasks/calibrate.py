@@ -34,13 +34,19 @@ def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple
     dataset = datamodule.dataset(split)
     if len(dataset) == 0:
         raise UserError(f"the {split!r} split holds no photos to calibrate on")
-    predicted, scale = predict_ages(model, datamodule.loader(dataset), datamodule.eval_batch, tta=tta,
-                                    description=f"Calibrating on {len(dataset)} photos")
+    predicted, scale = predict_ages(
+        model,
+        datamodule.loader(dataset),
+        datamodule.eval_batch,
+        tta=tta,
+        description=f"Calibrating on {len(dataset)} photos",
+    )
     return dataset.ages.numpy(), predicted, scale
 
 
-def fit_calibration(model, datamodule, split: str, settings, tta: bool = False,
-                    source: str = "") -> tuple[Calibration | None, ErrorModel]:
+def fit_calibration(
+    model, datamodule, split: str, settings, tta: bool = False, source: str = ""
+) -> tuple[Calibration | None, ErrorModel]:
     """Predict on one split of an already set-up datamodule; fit the error model on it, and for an uncertain
     model the calibration (None for a point head) with `settings` (the `calibration` config node: the fields of
     calibration.CalibrationSettings)."""
@@ -52,21 +58,47 @@ def fit_calibration(model, datamodule, split: str, settings, tta: bool = False,
     if not model.uncertain:
         return None, error_model
     alpha, max_pass = settings.alpha, settings.max_pass
-    calibration = Calibration.fit(ages, predicted, scale, alpha, max_pass, source or split, shift=settings.shift,
-                                  groups=groups, group_columns=columns, small_groups=settings.small_groups)
-    log.info("Calibrated on %d photos (%d minors): %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin "
-             "%.2f (minors' pass-through <= %.1f%%)", calibration.photos, calibration.minors,
-             100 * (1 - 2 * alpha), calibration.lower, calibration.upper, calibration.margin, 100 * max_pass)
+    calibration = Calibration.fit(
+        ages,
+        predicted,
+        scale,
+        alpha,
+        max_pass,
+        source or split,
+        shift=settings.shift,
+        groups=groups,
+        group_columns=columns,
+        small_groups=settings.small_groups,
+    )
+    log.info(
+        "Calibrated on %d photos (%d minors): %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin "
+        "%.2f (minors' pass-through <= %.1f%%)",
+        calibration.photos,
+        calibration.minors,
+        100 * (1 - 2 * alpha),
+        calibration.lower,
+        calibration.upper,
+        calibration.margin,
+        100 * max_pass,
+    )
     if calibration.groups:
-        log.info("Worst-group margin %.2f over %s (pooled: %.2f); %s asked on the calibration photos: %.1f%% "
-                 "(pooled margin: %.1f%%); groups left out: %s", calibration.margin, ", ".join(columns),
-                 calibration.groups["pooled_margin"], ADULTS, 100 * (calibration.groups["adults_asked"] or 0),
-                 100 * (calibration.groups["adults_asked_pooled"] or 0), calibration.groups["skipped"] or "none")
+        log.info(
+            "Worst-group margin %.2f over %s (pooled: %.2f); %s asked on the calibration photos: %.1f%% "
+            "(pooled margin: %.1f%%); groups left out: %s",
+            calibration.margin,
+            ", ".join(columns),
+            calibration.groups["pooled_margin"],
+            ADULTS,
+            100 * (calibration.groups["adults_asked"] or 0),
+            100 * (calibration.groups["adults_asked_pooled"] or 0),
+            calibration.groups["skipped"] or "none",
+        )
     return calibration, error_model
 
 
-def write_calibration(ckpt_path: str | Path, calibration: Calibration | None, error_model: ErrorModel,
-                      output: str | Path | None = None) -> Path:
+def write_calibration(
+    ckpt_path: str | Path, calibration: Calibration | None, error_model: ErrorModel, output: str | Path | None = None
+) -> Path:
     """Store the calibration (when there is one) and the error model in a checkpoint (in place, or in a copy at
     `output`)."""
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
@@ -83,11 +115,14 @@ def recalibrate(cfg) -> Path:
     """The recalibrate.py task: calibrate a checkpoint on cfg.data's `cfg.split` and write it to cfg.output."""
     model, trained_data = load_checkpoint(cfg.ckpt_path, cfg.device)
     if not model.uncertain:
-        raise UserError("calibration needs a model with an uncertain head (trained with model.head=laplace or "
-                        "gaussian); this checkpoint has a point head")
+        raise UserError(
+            "calibration needs a model with an uncertain head (trained with model.head=laplace or "
+            "gaussian); this checkpoint has a point head"
+        )
     datamodule = checkpoint_datamodule(cfg, model, trained_data)
-    calibration, error_model = fit_calibration(model, datamodule, cfg.split, cfg.calibration,
-                                               source=f"{cfg.data.root} ({cfg.split})")
+    calibration, error_model = fit_calibration(
+        model, datamodule, cfg.split, cfg.calibration, source=f"{cfg.data.root} ({cfg.split})"
+    )
     output = write_calibration(cfg.ckpt_path, calibration, error_model, cfg.output)
     log.info("Calibrated checkpoint: %s (export it again for the ONNX model)", output)
     return output

@@ -19,10 +19,14 @@ def eda(cfg: DictConfig) -> None:
     plots.save(plots.age_histogram(table["age"], f"Ages in {cfg.data.root}"), out / "age_histogram.png")
     chosen = table.sample(min(cfg.num_samples, len(table)), random_state=cfg.seed).sort_values("age")
     images = [np.asarray(load_rgb(path).resize((128, 128))) for path in chosen["path"]]
-    plots.save(plots.image_grid(images, [f"{age:g}" for age in chosen["age"]], suptitle="sample photos (real age)"),
-               out / "samples.png")
+    plots.save(
+        plots.image_grid(images, [f"{age:g}" for age in chosen["age"]], suptitle="sample photos (real age)"),
+        out / "samples.png",
+    )
     summary_table = table.groupby(age_band(table["age"]), observed=False)["age"].agg(["count", "mean"])
     summary_table.rename_axis("age_band").to_csv(out / "age_summary.csv", float_format="%.1f")
     print(summary_table.to_string())
-    print(f"{len(table)} photos, ages {table['age'].min():g}-{table['age'].max():g} (mean {table['age'].mean():.1f});"
-          f" plots in {out}")
+    print(
+        f"{len(table)} photos, ages {table['age'].min():g}-{table['age'].max():g} (mean {table['age'].mean():.1f});"
+        f" plots in {out}"
+    )

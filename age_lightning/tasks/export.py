@@ -26,6 +26,7 @@ from age_lightning.model.inference import checkpoint_spec, load_checkpoint
 
 log = logging.getLogger(__name__)
 
+
 class AgeInYears(torch.nn.Module):
     """The graph to export: images -> clamped age in years (and its scale in years, for an uncertain head)."""
 
@@ -46,12 +47,23 @@ def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict
     config = {"model": dict(model.hparams), "data": trained_data}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return {
-        "format": "onnx", "model_file": model_file, "model_version": age_lightning.__version__,
-        "training_config_hash": config_hash, "checkpoint": str(ckpt_path),
-        "output": {"name": "age", "unit": "years", "clamp": [MIN_AGE, MAX_AGE],
-                   "scale": "age_scale" if model.uncertain else None, "head": model.hparams.get("head", "point")},
-        "target_denormalization": {"age_mean": float(model.age_mean), "age_std": float(model.age_std),
-                                   "applied_in_graph": True},
+        "format": "onnx",
+        "model_file": model_file,
+        "model_version": age_lightning.__version__,
+        "training_config_hash": config_hash,
+        "checkpoint": str(ckpt_path),
+        "output": {
+            "name": "age",
+            "unit": "years",
+            "clamp": [MIN_AGE, MAX_AGE],
+            "scale": "age_scale" if model.uncertain else None,
+            "head": model.hparams.get("head", "point"),
+        },
+        "target_denormalization": {
+            "age_mean": float(model.age_mean),
+            "age_std": float(model.age_std),
+            "applied_in_graph": True,
+        },
         **checkpoint_spec(model, trained_data).to_metadata(),
         "error_model": model.error_model.to_dict() if model.error_model else None,
     }
@@ -73,9 +85,18 @@ def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
 def export_model(model, image_size: int, path: Path, opset: int = 18) -> None:
     """The model's images -> years graph as ONNX with a dynamic batch dimension."""
     example = torch.zeros(2, 3, image_size, image_size)
-    torch.onnx.export(AgeInYears(model.float()).eval(), (example,), str(path), input_names=["image"],
-                      output_names=output_names(model), dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
-                      opset_version=opset, dynamo=True, external_data=False, verbose=False)
+    torch.onnx.export(
+        AgeInYears(model.float()).eval(),
+        (example,),
+        str(path),
+        input_names=["image"],
+        output_names=output_names(model),
+        dynamic_shapes={"image": {0: torch.export.Dim("batch")}},
+        opset_version=opset,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
 
 
 def calibration_images(folder: str | Path, spec: InputSpec, count: int) -> list[np.ndarray]:
@@ -117,13 +138,19 @@ def quantize_int8(model_path: Path, calibration: list[np.ndarray], output: Path)
         nodes = onnx.load(str(prepared)).graph.node
         first_conv = next(node.name for node in nodes if node.op_type == "Conv")
         head = max(i for i, node in enumerate(nodes) if node.op_type in ("Gemm", "MatMul"))
-        quantize_static(str(prepared), str(output), Photos(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=[first_conv, *(node.name for node in nodes[head + 1:])])
+        quantize_static(
+            str(prepared),
+            str(output),
+            Photos(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=[first_conv, *(node.name for node in nodes[head + 1 :])],
+        )
     meta = json.loads(model_path.with_suffix(".json").read_text())
     kind = "static int8 (QDQ, per-channel weights; first conv and output tail fp32)"
-    meta.update(model_file=output.name, quantization={"type": kind,
-                                                      "calibration_photos": len(calibration)})
+    meta.update(model_file=output.name, quantization={"type": kind, "calibration_photos": len(calibration)})
     output.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     return output
 
@@ -136,7 +163,6 @@ def export(cfg: DictConfig) -> None:
     print(f"written: {path} and {path.with_suffix('.json')}")
     if cfg.int8:
         metadata = json.loads(path.with_suffix(".json").read_text())
-        calibration = calibration_images(cfg.calibration_dir, InputSpec.from_metadata(metadata),
-                                         cfg.calibration_photos)
+        calibration = calibration_images(cfg.calibration_dir, InputSpec.from_metadata(metadata), cfg.calibration_photos)
         quantized = quantize_int8(path, calibration, path.with_name("model_int8.onnx"))
         print(f"written: {quantized} and {quantized.with_suffix('.json')}")

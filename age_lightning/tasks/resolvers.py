@@ -48,8 +48,10 @@ def best_precision(accelerator: str) -> str:
         return "bf16-mixed"
     if native_cpu_bf16():
         return "bf16-mixed"
-    log.warning("This CPU has no native bf16 (AVX-512 BF16 or AMX): training in fp32 (32-true), which is faster "
-                "here than emulated bf16. Set trainer.precision to override.")
+    log.warning(
+        "This CPU has no native bf16 (AVX-512 BF16 or AMX): training in fp32 (32-true), which is faster "
+        "here than emulated bf16. Set trainer.precision to override."
+    )
     return "32-true"
 
 

@@ -29,14 +29,22 @@ def log_hyperparameters(cfg: DictConfig, trainer: L.Trainer) -> None:
     """Send the choices that distinguish runs to every logger (TensorBoard shows them in the HParams tab)."""
     if not trainer.loggers:
         return
-    container = {k: OmegaConf.to_container(cfg[k], resolve=True)
-                 for k in ("data", "augmentation", "model", "optimizer", "scheduler", "trainer")}
+    container = {
+        k: OmegaConf.to_container(cfg[k], resolve=True)
+        for k in ("data", "augmentation", "model", "optimizer", "scheduler", "trainer")
+    }
     model = {k: v for k, v in container["model"].items() if k not in ("optimizer", "scheduler")}
     data = {k: v for k, v in container["data"].items() if k not in ("augmentation", "faces", "report_dir")}
-    params = {"seed": cfg.seed, "data": data, "faces": container["data"].get("faces") or {"mode": "none"},
-              "augmentation": container["augmentation"], "model": model,
-              "optimizer": container["optimizer"], "scheduler": container["scheduler"] or "none",
-              "trainer": {k: container["trainer"].get(k) for k in ("max_epochs", "precision", "accelerator")}}
+    params = {
+        "seed": cfg.seed,
+        "data": data,
+        "faces": container["data"].get("faces") or {"mode": "none"},
+        "augmentation": container["augmentation"],
+        "model": model,
+        "optimizer": container["optimizer"],
+        "scheduler": container["scheduler"] or "none",
+        "trainer": {k: container["trainer"].get(k) for k in ("max_epochs", "precision", "accelerator")},
+    }
     if HydraConfig.initialized():
         params["overrides"] = " ".join(HydraConfig.get().overrides.task) or "(defaults)"
     for logger in trainer.loggers:
@@ -75,8 +83,9 @@ def exit_on_user_error(task):
             user_error = _find_user_error(error)
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 log.exception("This run failed; the sweep goes on")
-                write_run_summary(HydraConfig.get().runtime.output_dir,
-                                  {"status": "failed", "error": str(user_error or error)})
+                write_run_summary(
+                    HydraConfig.get().runtime.output_dir, {"status": "failed", "error": str(user_error or error)}
+                )
                 return None
             if user_error is None:
                 raise

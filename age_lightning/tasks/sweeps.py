@@ -33,13 +33,24 @@ def collect_runs(sweep_dir: Path) -> pd.DataFrame:
     for run in sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/overrides.yaml")):
         overrides = yaml.safe_load((run / ".hydra" / "overrides.yaml").read_text()) or []
         summary_file = run / RUN_SUMMARY
-        summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {
-            "status": "failed", "error": "no run_summary.json: the run was killed or is still running"}
+        summary = (
+            json.loads(summary_file.read_text())
+            if summary_file.is_file()
+            else {"status": "failed", "error": "no run_summary.json: the run was killed or is still running"}
+        )
         metrics = summary.get("metrics", {})
-        rows.append({"run": run.name, "overrides": " ".join(overrides), "status": summary.get("status", "completed"),
-                     "val_mae_best": metrics.get("val/mae_best"), "test_mae": metrics.get("test/mae"),
-                     "epochs": summary.get("epochs"), "wall_time_s": summary.get("wall_time_s"),
-                     "error": summary.get("error", "")})
+        rows.append(
+            {
+                "run": run.name,
+                "overrides": " ".join(overrides),
+                "status": summary.get("status", "completed"),
+                "val_mae_best": metrics.get("val/mae_best"),
+                "test_mae": metrics.get("test/mae"),
+                "epochs": summary.get("epochs"),
+                "wall_time_s": summary.get("wall_time_s"),
+                "error": summary.get("error", ""),
+            }
+        )
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["failed"] = table["status"] != "completed"
     return table.sort_values(["failed", "val_mae_best"], na_position="last").drop(columns="failed")
@@ -61,8 +72,12 @@ def write_sweep_summary(sweep_dir: Path) -> pd.DataFrame:
     table.to_csv(sweep_dir / "sweep_summary.csv", index=False)
     (sweep_dir / "sweep_summary.md").write_text(render_markdown(table, sweep_dir))
     curves = {run: val_mae_curve(sweep_dir / run) for run in table["run"]}
-    plots.save(plots.metric_curves({run: c for run, c in curves.items() if c}, "val/mae (years)",
-                                   f"Validation MAE, {sweep_dir.name}"), sweep_dir / "val_mae_curves.png")
+    plots.save(
+        plots.metric_curves(
+            {run: c for run, c in curves.items() if c}, "val/mae (years)", f"Validation MAE, {sweep_dir.name}"
+        ),
+        sweep_dir / "val_mae_curves.png",
+    )
     failed = int((table["status"] != "completed").sum())
     print(f"Sweep summary: {len(table)} runs ({failed} failed) in {sweep_dir / 'sweep_summary.md'}")
     return table
@@ -76,8 +91,14 @@ def render_markdown(table: pd.DataFrame, sweep_dir: Path) -> str:
 
     header = ["run", "status", "best val MAE", "test MAE", "epochs", "wall time (s)", "error"]
     keys = ["run", "status", "val_mae_best", "test_mae", "epochs", "wall_time_s", "error"]
-    lines = [f"# Sweep {sweep_dir.name}", "", f"{len(table)} runs, sorted by best validation MAE (years).", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = [
+        f"# Sweep {sweep_dir.name}",
+        "",
+        f"{len(table)} runs, sorted by best validation MAE (years).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
     lines += ["| " + " | ".join(cell(row[k]) for k in keys) + " |" for _, row in table.iterrows()]
     completed = table[table["status"] == "completed"]
     if len(completed):

@@ -22,8 +22,9 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     model = hydra.utils.instantiate(cfg.model)
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.get("callbacks")),
-                                      logger=instantiate_dict(cfg.get("logger")))
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=instantiate_dict(cfg.get("callbacks")), logger=instantiate_dict(cfg.get("logger"))
+    )
     log_hyperparameters(cfg, trainer)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), f"{cfg.paths.log_dir}/{cfg.task_name}")
     trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -41,15 +42,23 @@ def train(cfg: DictConfig) -> dict:
         metrics["test/baseline_mae"] = datamodule.baseline_mae("test")
         if trainer.is_global_zero:
             print(console_summary(metrics))
-    summary = {"status": "completed", "metrics": metrics, "best_checkpoint": best, "epochs": trainer.current_epoch,
-               "wall_time_s": round(time.time() - started, 1)}
+    summary = {
+        "status": "completed",
+        "metrics": metrics,
+        "best_checkpoint": best,
+        "epochs": trainer.current_epoch,
+        "wall_time_s": round(time.time() - started, 1),
+    }
     if trainer.is_global_zero:
         write_run_summary(cfg.paths.output_dir, summary)
     log.info("Best checkpoint: %s", best)
-    log.info("Best val MAE %.2f years (predict-the-mean baseline %.2f)%s", metrics.get("val/mae_best", float("nan")),
-             metrics["val/baseline_mae"], f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "")
+    log.info(
+        "Best val MAE %.2f years (predict-the-mean baseline %.2f)%s",
+        metrics.get("val/mae_best", float("nan")),
+        metrics["val/baseline_mae"],
+        f"; test MAE {metrics['test/mae']:.2f}" if "test/mae" in metrics else "",
+    )
     return summary
-
 
 
 def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> None:
