@@ -245,9 +245,16 @@ def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: s
     return fits, skipped
 
 
+def asks_unless_above(score, cut: float) -> np.ndarray:
+    """The one convention of every ID rule: a buyer passes only when the rule's score is above its cut, and is
+    asked for ID when it is at or below it (point rules: the predicted age against a threshold such as
+    ID_CHECK_AGE; the interval rule: the ID lower bound against LEGAL_AGE)."""
+    return ~(np.asarray(score, float) > cut)
+
+
 def interval_asks(predicted, scale, margin: float) -> np.ndarray:
     """The interval rule: ask unless the ID lower bound, age - margin x scale, is above LEGAL_AGE."""
-    return ~(np.asarray(predicted, float) - margin * np.asarray(scale, float) > LEGAL_AGE)
+    return asks_unless_above(np.asarray(predicted, float) - margin * np.asarray(scale, float), LEGAL_AGE)
 
 
 def _asked_share(predicted, scale, margin: float, adults) -> float | None:
@@ -262,8 +269,8 @@ def default_rule(calibration: Calibration | None) -> str:
 
 @dataclass(frozen=True)
 class IdCheck:
-    """The configured ID rule. point: ask when the age is under id_check_age (Challenge 25). interval: ask unless
-    the calibrated ID lower bound is above LEGAL_AGE (needs a calibrated uncertain model)."""
+    """The configured ID rule. point: ask unless the age is above id_check_age (Challenge 25). interval: ask
+    unless the calibrated ID lower bound is above LEGAL_AGE (needs a calibrated uncertain model)."""
 
     rule: str = "point"
     id_check_age: float = ID_CHECK_AGE
@@ -280,7 +287,7 @@ class IdCheck:
 
     def asks_for_id(self, ages, scales=None) -> np.ndarray:
         if self.calibration is None or self.rule == "point":  # (interval always has a calibration: __post_init__)
-            return np.asarray(ages, float) < self.id_check_age
+            return asks_unless_above(ages, self.id_check_age)
         return self.calibration.asks_for_id(ages, scales)
 
     def bounds(self, ages, scales=None) -> tuple[np.ndarray, np.ndarray] | None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE
-from age_lightning.calibration import MAX_PASS, Calibration
+from age_lightning.calibration import MAX_PASS, Calibration, asks_unless_above
 from age_lightning.errors import DatasetError
 from age_lightning.evaluation.metrics import (
     CONFIDENCE,
@@ -70,13 +70,13 @@ def group_metrics(real, predicted, scale, threshold: float, calibration: Calibra
     regression = regression_metrics(real, predicted)
     metrics = {key: regression[key] for key in ("n", "mae", "bias", "within_5")}
     metrics["band_mae"] = {band: b["mae"] for band, b in band_metrics(real, predicted).items()}
-    metrics["challenge25"] = rule_outcomes(real, predicted < threshold)
+    metrics["challenge25"] = rule_outcomes(real, asks_unless_above(predicted, threshold))
     if calibration is not None and scale is not None:
         low, high = calibration.bounds(predicted, scale)
         metrics["coverage"] = interval_metrics(real, low, high)["coverage"]
         metrics["rules"] = {
             "interval": rule_outcomes(real, calibration.asks_for_id(predicted, scale)),
-            "point": rule_outcomes(real, predicted <= calibration.point_threshold),
+            "point": rule_outcomes(real, asks_unless_above(predicted, calibration.point_threshold)),
         }
     return metrics
 

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
-from age_lightning.calibration import Calibration
+from age_lightning.calibration import Calibration, asks_unless_above
 from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
 
 CONFIDENCE = 0.95
@@ -52,9 +52,9 @@ def rate(count: int, n: int, confidence: float = CONFIDENCE) -> dict:
 
 
 def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
-    """How an "ask for ID when the predicted age is under `threshold`" policy would work on this set.
+    """How an "ask for ID unless the predicted age is above `threshold`" policy would work on this set.
 
-    - minors_pass_through: minors (real age < 18) predicted >= threshold, i.e. not asked for ID;
+    - minors_pass_through: minors (real age < 18) predicted above threshold, i.e. not asked for ID;
     - teens_pass_through: the same for 13-17 year olds;
     - adult_friction: adults (ID_CHECK_AGE and older) who would be asked for ID;
     - young_adults_asked: 18-24 year olds asked for ID (expected and fine under Challenge 25);
@@ -68,7 +68,7 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
         "measurable": True,
         "threshold": threshold,
         "confidence": CONFIDENCE,
-        **rule_outcomes(real, predicted < threshold),
+        **rule_outcomes(real, asks_unless_above(predicted, threshold)),
         "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target),
     }
 
@@ -122,8 +122,8 @@ def tradeoff_curve(real, score, points: int = 1001) -> dict:
         cuts = np.unique(np.quantile(score, np.linspace(0, 1, points)))
     minors, adults = score[real < LEGAL_AGE], score[real >= ID_CHECK_AGE]
     return {
-        "minors_pass_through": [float((minors > c).mean()) for c in cuts],
-        "adult_friction": [float((adults <= c).mean()) for c in cuts],
+        "minors_pass_through": [float((~asks_unless_above(minors, c)).mean()) for c in cuts],
+        "adult_friction": [float(asks_unless_above(adults, c).mean()) for c in cuts],
     }
 
 
@@ -135,7 +135,7 @@ def friction_at_pass_through(real, score, target: float) -> dict:
     if len(minors) == 0:
         return {"target": target, "cut": None}
     cut = float(minors[min(int(np.floor(target * len(minors))), len(minors) - 1)])
-    return {"target": target, "cut": cut, **rule_outcomes(real, score <= cut)}
+    return {"target": target, "cut": cut, **rule_outcomes(real, asks_unless_above(score, cut))}
 
 
 def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dict:
@@ -153,7 +153,7 @@ def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dic
             },
             "point": {
                 "setting": calibration.point_threshold,
-                **rule_outcomes(real, np.asarray(predicted) <= calibration.point_threshold),
+                **rule_outcomes(real, asks_unless_above(predicted, calibration.point_threshold)),
             },
         },
         "at_equal_pass_through": {
@@ -206,11 +206,11 @@ def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
 
 
 def _not_asked(predicted: np.ndarray, threshold: float) -> dict:
-    return rate(int((predicted >= threshold).sum()), len(predicted))
+    return rate(int((~asks_unless_above(predicted, threshold)).sum()), len(predicted))
 
 
 def _asked(predicted: np.ndarray, threshold: float) -> dict:
-    return rate(int((predicted < threshold).sum()), len(predicted))
+    return rate(int(asks_unless_above(predicted, threshold).sum()), len(predicted))
 
 
 def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float) -> dict:
