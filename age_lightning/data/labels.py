@@ -15,7 +15,7 @@ from rich.progress import track
 
 from age_lightning.ages import MAX_AGE, MIN_AGE
 from age_lightning.errors import DatasetError
-from age_lightning.images import load_rgb
+from age_lightning.images import decode_threads, load_rgb
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def _split_problems(table: pd.DataFrame, split_column: str) -> list[Problem]:
 def _file_problems(table: pd.DataFrame, check_images: bool) -> list[Problem]:
     check = _decode_problem if check_images else _existence_problem
     rows = list(zip(table["line"], table["file_name"], table["path"]))
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
+    with ThreadPoolExecutor(max_workers=decode_threads()) as pool:
         results = pool.map(lambda row: check(row[2]), rows)
         reasons = list(
             track(results, total=len(rows), description="Checking images", transient=True, disable=len(rows) < 1000)
