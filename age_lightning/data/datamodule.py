@@ -11,7 +11,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from age_lightning.data import cache
-from age_lightning.data.labels import LabelsSpec, Problem, format_problems, read_labels, write_problems
+from age_lightning.data.labels import (
+    LabelsSpec,
+    Problem,
+    format_problems,
+    label_columns,
+    read_labels,
+    write_problems,
+)
 from age_lightning.data.sampling import EpochShuffle, balance_weights
 from age_lightning.data.splits import SPLITS, SplitSettings, assign_splits
 from age_lightning.data.transforms import BatchAugmentation, eval_batch
@@ -210,6 +217,22 @@ class AgeDataModule(L.LightningDataModule):
             self._stop_on(spec, found)
             problems[str(spec.labels_path)] = sorted(problems[str(spec.labels_path)] + found, key=lambda p: p.line)
         return table[~missing].reset_index(drop=True)
+
+    def group_columns(self, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """The named group columns for `rows` (one of this datamodule's tables): `source` is the folder, any other
+        is read from that folder's labels.csv (`labels.label_columns`)."""
+        values = pd.DataFrame(index=rows.index, columns=columns, dtype=object)
+        if "source" in columns:
+            values["source"] = rows["source"]
+        labelled = [c for c in columns if c != "source"]
+        for source, spec in zip(self.sources, self.specs) if labelled else ():
+            chosen = rows["source"] == source
+            try:
+                found = label_columns(spec, rows.loc[chosen, "line"].to_numpy(), labelled)
+            except DatasetError as error:
+                raise DatasetError(f"groups={columns}: {error}") from None
+            values.loc[chosen, labelled] = found.to_numpy()
+        return values
 
     @property
     def train_age_stats(self) -> tuple[float, float]:

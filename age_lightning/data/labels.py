@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from rich.progress import track
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 # calibration: held back for the uncertain head's conformal calibration; never trained on nor used to pick a model.
 SPLITS = ("train", "val", "calibration", "test")
 SHOWN_PROBLEMS = 20
+UNKNOWN = "unknown"  # an empty value in a group column of labels.csv
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,17 @@ def write_problems(problems: dict[str, list[Problem]], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"labels_file": labels_file, **vars(p)} for labels_file, found in problems.items() for p in found]
     pd.DataFrame(rows, columns=["labels_file", "line", "file_name", "reason"]).to_csv(path, index=False)
+
+
+def label_columns(spec: LabelsSpec, lines, columns: list[str]) -> pd.DataFrame:
+    """Other columns of labels.csv (e.g. gender, race) for the given csv line numbers, an empty value as
+    UNKNOWN; a column the file lacks is a DatasetError naming the column and the file."""
+    table = _read_csv(spec)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{spec.labels_path} has no column(s) {missing}; it has {list(table.columns)}")
+    found = table.iloc[np.asarray(lines) - 2][columns]
+    return found.apply(lambda c: c.str.strip().replace("", UNKNOWN)).reset_index(drop=True)
 
 
 def _read_csv(spec: LabelsSpec) -> pd.DataFrame:

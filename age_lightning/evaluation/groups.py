@@ -12,7 +12,6 @@ import pandas as pd
 
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE
 from age_lightning.calibration import MAX_PASS, Calibration, asks_unless_above
-from age_lightning.errors import DatasetError
 from age_lightning.evaluation.metrics import (
     CONFIDENCE,
     band_metrics,
@@ -21,40 +20,7 @@ from age_lightning.evaluation.metrics import (
     rule_outcomes,
 )
 
-UNKNOWN = "unknown"
 MIN_ADULTS = 30  # adults a group needs before its friction is compared with other groups'
-SOURCE = "source"
-
-
-def group_columns(datamodule, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The named group columns for `rows` (a datamodule table: source, line): `source` is the folder, any other
-    is read from that folder's labels.csv, an empty value as "unknown". A folder whose labels.csv lacks a column
-    is a DatasetError naming the column and the file."""
-    values = pd.DataFrame(index=rows.index, columns=columns, dtype=object)
-    if SOURCE in columns:
-        values[SOURCE] = rows[SOURCE]
-    labelled = [c for c in columns if c != SOURCE]
-    if not labelled:
-        return values
-    for source, spec in zip(datamodule.sources, datamodule.specs):
-        labels = pd.read_csv(
-            spec.labels_path,
-            sep=spec.sep,
-            dtype=str,
-            keep_default_na=False,
-            encoding="utf-8-sig",
-            skipinitialspace=True,
-        )
-        labels.columns = [str(c).strip() for c in labels.columns]
-        missing = [c for c in labelled if c not in labels.columns]
-        if missing:
-            raise DatasetError(
-                f"groups={columns}: {spec.labels_path} has no column(s) {missing}; it has {list(labels.columns)}"
-            )
-        chosen = rows[SOURCE] == source
-        found = labels.iloc[rows.loc[chosen, "line"].to_numpy() - 2][labelled]
-        values.loc[chosen, labelled] = found.apply(lambda c: c.str.strip().replace("", UNKNOWN)).to_numpy()
-    return values
 
 
 def minors_needed(max_pass: float, confidence: float = CONFIDENCE) -> int:

@@ -13,7 +13,6 @@ import torch
 from age_lightning.ages import ADULTS
 from age_lightning.calibration import Calibration, CalibrationSettings
 from age_lightning.errors import UserError
-from age_lightning.evaluation.groups import group_columns
 from age_lightning.model.inference import load_checkpoint, predict_ages
 from age_lightning.shares import ErrorModel
 from age_lightning.tasks.evaluate import checkpoint_datamodule
@@ -25,7 +24,7 @@ def calibration_groups(datamodule, split: str, columns: list[str]):
     """One label per photo of the split joining its `columns` values (e.g. "utkface/white"), or None."""
     if not columns:
         return None
-    values = group_columns(datamodule, datamodule.table(split), list(columns))
+    values = datamodule.group_columns(datamodule.table(split), list(columns))
     return values.astype(str).agg("/".join, axis=1).to_numpy()
 
 

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from age_lightning.ages import ID_CHECK_AGE
-from age_lightning.evaluation.groups import flat_group_scalars, group_columns
+from age_lightning.evaluation.groups import flat_group_scalars
 from age_lightning.evaluation.report import write_evaluation
 from age_lightning.faces import NO_FACE
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint, predict_ages
@@ -60,7 +60,7 @@ def evaluate(cfg: DictConfig) -> dict:
         table["scale"] = scale
     groups = list(cfg.get("groups") or []) + (["source"] if table["source"].nunique() > 1 else [])
     if groups:
-        table[groups] = group_columns(datamodule, rows, groups).to_numpy()
+        table[groups] = datamodule.group_columns(rows, groups).to_numpy()
     problems = [p for found in datamodule.problems.values() for p in found]
     no_face = sum(p.reason == NO_FACE for p in problems)
     context = {
