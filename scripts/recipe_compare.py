@@ -3,11 +3,12 @@
     python scripts/recipe_compare.py NAME=<evaluate output folder> [NAME=<folder> ...]
 
 Each folder is what `python evaluate.py ckpt_path=<best> data.root=[<utkface>,<aaf_train>]` wrote (its
-predictions.csv). Per source: MAE and bias, the 13-17 band's MAE and bias, 90% interval coverage, the calibrated
-interval rule's minors passing (exact upper bound) and adults asked, and the adults asked by the interval rule's
-score at a 2% cap on this set's own minors (an oracle setting, for comparing recipes on equal terms).
+predictions.csv and metrics.json). Per source: MAE and bias, the 13-17 band's MAE and bias, 90% interval coverage,
+both calibrated ID rules' minors passing (exact upper bound) and adults asked, and the adults asked by the interval
+rule's score at a 2% cap on this set's own minors (an oracle setting, for comparing recipes on equal terms).
 """
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,25 +16,33 @@ import numpy as np
 import pandas as pd
 
 from age_lightning.ages import ADULTS, LEGAL_AGE, TEEN_BAND, age_band
+from age_lightning.calibration import Calibration, asks_unless_above
 from age_lightning.evaluation.metrics import friction_at_pass_through, pass_scores, rule_outcomes
 
 CAP = 0.02
 
 
-def source_rows(table: pd.DataFrame) -> dict:
+def passing(outcomes: dict) -> str:
+    p = outcomes["minors_pass_through"]
+    return f"{p['count']}/{p['n']} ({p['share']:.1%}, upper {p['upper']:.1%})"
+
+
+def source_rows(table: pd.DataFrame, calibration: Calibration) -> dict:
     real, predicted = table["real_age"].to_numpy(float), table["predicted_age"].to_numpy(float)
     error = predicted - real
     teens = np.asarray(age_band(real)) == TEEN_BAND
-    outcomes = rule_outcomes(real, table["asks_for_id"].to_numpy(bool))
+    interval = rule_outcomes(real, table["asks_for_id"].to_numpy(bool))
+    point = rule_outcomes(real, asks_unless_above(predicted, calibration.point_threshold))
     oracle = friction_at_pass_through(real, pass_scores(predicted, table["scale"].to_numpy(float))["interval"], CAP)
-    passing = outcomes["minors_pass_through"]
     return {
         "photos": len(table),
         "MAE": f"{np.abs(error).mean():.2f} ({error.mean():+.2f})",
         "13-17 MAE": f"{np.abs(error[teens]).mean():.2f} ({error[teens].mean():+.2f})",
         "coverage": f"{((real >= table['age_low']) & (real <= table['age_high'])).mean():.1%}",
-        "minors passing": f"{passing['count']}/{passing['n']} ({passing['share']:.1%}, upper {passing['upper']:.1%})",
-        f"{ADULTS} asked": f"{outcomes['adult_friction']['share']:.1%}",
+        "interval rule: minors passing": passing(interval),
+        f"interval rule: {ADULTS} asked": f"{interval['adult_friction']['share']:.1%}",
+        "point rule: minors passing": passing(point),
+        f"point rule: {ADULTS} asked": f"{point['adult_friction']['share']:.1%}",
         f"{ADULTS} asked, {CAP:.0%} cap on this set": f"{oracle['adult_friction']['share']:.1%}",
         "minors": int((real < LEGAL_AGE).sum()),
     }
@@ -44,8 +53,10 @@ def main(arguments: list[str]) -> None:
     for argument in arguments:
         name, _, folder = argument.partition("=")
         table = pd.read_csv(Path(folder) / "predictions.csv")
+        metrics = json.loads((Path(folder) / "metrics.json").read_text())
+        calibration = Calibration.from_dict(metrics["uncertainty"]["calibration"])
         for source, part in table.groupby("source"):
-            rows.append({"recipe": name, "source": source, **source_rows(part)})
+            rows.append({"recipe": name, "source": source, **source_rows(part, calibration)})
     print(pd.DataFrame(rows).to_markdown(index=False))
 
 
