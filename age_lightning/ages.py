@@ -6,8 +6,8 @@ import numpy as np
 MIN_AGE = 0.0
 MAX_AGE = 120.0
 
-# The alcohol age check ("Challenge 25"): buyers who look under ID_CHECK_AGE are asked for ID, so that nobody
-# under LEGAL_AGE is sold alcohol.
+# The alcohol age check ("Challenge 25"): buyers who do not look older than ID_CHECK_AGE are asked for ID, so that
+# nobody under LEGAL_AGE is sold alcohol.
 LEGAL_AGE = 18
 ID_CHECK_AGE = 25
 ADULTS = f"adults {ID_CHECK_AGE}+"  # in reports: the buyers whose being asked for ID is the check's friction

@@ -97,7 +97,8 @@ def test_interval_rule_needs_a_calibration():
         IdCheck("interval")
     with pytest.raises(UserError, match="point"):
         IdCheck("strict")
-    assert IdCheck("point", 25).asks_for_id([24.9, 25.0]).tolist() == [True, False]
+    # one convention for every rule: a buyer passes only when the score is above the cut (calibration.asks_unless_above)
+    assert IdCheck("point", 25).asks_for_id([24.9, 25.0, 25.1]).tolist() == [True, True, False]
 
 
 def two_groups(n: int, rng, hard_share: float = 0.15):

@@ -58,12 +58,13 @@ def test_age_check_counts_minors_passing_and_adults_asked():
 
 
 def test_threshold_search_finds_smallest_threshold_meeting_target():
-    # 400 minors predicted 10..29, adults predicted 20..59: only T >= 30 lets no minor through
+    # 400 minors predicted 10..29, adults predicted 20..59: only T >= 29 lets no minor through (a buyer passes only
+    # when predicted above the threshold)
     real = np.r_[np.full(400, 15.0), np.full(400, 40.0)]
     predicted = np.r_[np.linspace(10, 29, 400), np.linspace(20, 59, 400)]
     search = age_check_metrics(real, predicted, target=0.01)["threshold_for_target"]
-    assert search["threshold"] == 30.0 and search["minors_upper"] == pytest.approx(1 - 0.025 ** (1 / 400))
-    assert search["adult_friction"]["count"] == int((np.linspace(20, 59, 400) < 30).sum())
+    assert search["threshold"] == 29.0 and search["minors_upper"] == pytest.approx(1 - 0.025 ** (1 / 400))
+    assert search["adult_friction"]["count"] == int((np.linspace(20, 59, 400) <= 29).sum())
     # too few minors: even zero passes cannot bound the share below 1%
     few = age_check_metrics([15, 40], [10, 40], target=0.01)["threshold_for_target"]
     assert few["threshold"] is None and "not reachable: with 1 minors" in few["reason"]

@@ -48,7 +48,7 @@ class PredictOnnxConfig:
     output: str = "predictions.csv"
     batch_size: int = 32
     id_rule: str | None = None  # point | interval (calibrated uncertain models); None: model.json's
-    id_check_age: float | None = None  # the point rule asks below this age; None: model.json's
+    id_check_age: float | None = None  # the point rule asks unless the age is above it; None: model.json's
     faces: str | None = None  # none | align; None: the face policy the model was trained with
     threads: int = 0  # onnxruntime threads; 0: all cores
 

@@ -82,7 +82,7 @@ class ServeConfig:
     prepare_threads: int = 2  # threads decoding photos and running the face step
     model_threads: int = 1  # onnxruntime threads for the age model (0: all cores); 1 measured best on 2 cores
     id_rule: str | None = None  # point | interval; None: model.json's
-    id_check_age: float | None = None  # the point rule asks below this age; None: model.json's
+    id_check_age: float | None = None  # the point rule asks unless the age is above it; None: model.json's
 
     @property
     def limits(self) -> ImageLimits:
