@@ -17,20 +17,18 @@ import torch
 
 from age_lightning.ages import ADULTS
 from age_lightning.calibration import Calibration
-from age_lightning.evaluation.metrics import interval_metrics, rule_outcomes
+from age_lightning.evaluation.metrics import RuleOutcomes, interval_metrics
 
 
 def outcomes(rows: pd.DataFrame, calibration: Calibration) -> str:
     real, predicted, scale = rows["real_age"], rows["predicted_age"], rows["scale"]
-    found = rule_outcomes(real, calibration.asks_for_id(predicted, scale))
+    found = RuleOutcomes.of(real, calibration.asks_for_id(predicted, scale))
     low, high = calibration.bounds(predicted, scale)
-    passing, friction = found["minors_pass_through"], found["adult_friction"]
+    passing, friction = found.minors_pass_through, found.adult_friction
     minors = (
-        f"{passing['count']} of {passing['n']} = {100 * passing['share']:.1f}% (≤ {100 * passing['upper']:.1f}%)"
-        if passing["n"]
-        else "no minors"
+        f"{passing.count} of {passing.n} = {passing.share:.1%} (≤ {passing.upper:.1%})" if passing.n else "no minors"
     )
-    return f"{minors} | {100 * friction['share']:.1f}% | {100 * interval_metrics(real, low, high)['coverage']:.1f}%"
+    return f"{minors} | {friction.share:.1%} | {interval_metrics(real, low, high)['coverage']:.1%}"
 
 
 def main() -> None:

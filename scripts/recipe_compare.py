@@ -17,33 +17,34 @@ import pandas as pd
 
 from age_lightning.ages import ADULTS, LEGAL_AGE, TEEN_BAND, age_band
 from age_lightning.calibration import Calibration, asks_unless_above
-from age_lightning.evaluation.metrics import friction_at_pass_through, pass_scores, rule_outcomes
+from age_lightning.evaluation.metrics import RuleOutcomes, friction_at_pass_through, pass_scores
 
 CAP = 0.02
 
 
-def passing(outcomes: dict) -> str:
-    p = outcomes["minors_pass_through"]
-    return f"{p['count']}/{p['n']} ({p['share']:.1%}, upper {p['upper']:.1%})"
+def passing(outcomes: RuleOutcomes) -> str:
+    p = outcomes.minors_pass_through
+    return f"{p.count}/{p.n} ({p.share:.1%}, upper {p.upper:.1%})"
 
 
 def source_rows(table: pd.DataFrame, calibration: Calibration) -> dict:
     real, predicted = table["real_age"].to_numpy(float), table["predicted_age"].to_numpy(float)
     error = predicted - real
     teens = np.asarray(age_band(real)) == TEEN_BAND
-    interval = rule_outcomes(real, table["asks_for_id"].to_numpy(bool))
-    point = rule_outcomes(real, asks_unless_above(predicted, calibration.point_threshold))
-    oracle = friction_at_pass_through(real, pass_scores(predicted, table["scale"].to_numpy(float))["interval"], CAP)
+    interval = RuleOutcomes.of(real, table["asks_for_id"].to_numpy(bool))
+    point = RuleOutcomes.of(real, asks_unless_above(predicted, calibration.point_threshold))
+    scores = pass_scores(predicted, table["scale"].to_numpy(float))
+    oracle = RuleOutcomes.from_dict(friction_at_pass_through(real, scores["interval"], CAP))
     return {
         "photos": len(table),
         "MAE": f"{np.abs(error).mean():.2f} ({error.mean():+.2f})",
         "13-17 MAE": f"{np.abs(error[teens]).mean():.2f} ({error[teens].mean():+.2f})",
         "coverage": f"{((real >= table['age_low']) & (real <= table['age_high'])).mean():.1%}",
         "interval rule: minors passing": passing(interval),
-        f"interval rule: {ADULTS} asked": f"{interval['adult_friction']['share']:.1%}",
+        f"interval rule: {ADULTS} asked": f"{interval.adult_friction.share:.1%}",
         "point rule: minors passing": passing(point),
-        f"point rule: {ADULTS} asked": f"{point['adult_friction']['share']:.1%}",
-        f"{ADULTS} asked, {CAP:.0%} cap on this set": f"{oracle['adult_friction']['share']:.1%}",
+        f"point rule: {ADULTS} asked": f"{point.adult_friction.share:.1%}",
+        f"{ADULTS} asked, {CAP:.0%} cap on this set": f"{oracle.adult_friction.share:.1%}",
         "minors": int((real < LEGAL_AGE).sum()),
     }
 

@@ -1,16 +1,17 @@
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 from age_lightning.ages import age_band
 from age_lightning.evaluation.metrics import (
+    Rate,
     age_check_curve,
     age_check_metrics,
     band_metrics,
     evaluation_metrics,
     flat_scalars,
-    rate,
     regression_metrics,
 )
 
@@ -41,10 +42,10 @@ def test_bands_split_fractional_ages_once_and_empty_bands_are_none():
 
 def test_clopper_pearson_upper_bound_matches_known_values():
     # zero events: the exact two-sided 95% upper bound is 1 - 0.025 ** (1 / n)
-    assert rate(0, 300)["upper"] == pytest.approx(1 - 0.025 ** (1 / 300), rel=1e-6)
+    assert Rate.of(0, 300).upper == pytest.approx(1 - 0.025 ** (1 / 300), rel=1e-6)
     # 1 of 10: the textbook Clopper-Pearson interval is (0.0025, 0.4450)
-    assert rate(1, 10)["upper"] == pytest.approx(0.4450, abs=1e-4)
-    assert rate(0, 0) == {"count": 0, "n": 0, "share": None, "upper": None}
+    assert Rate.of(1, 10).upper == pytest.approx(0.4450, abs=1e-4)
+    assert asdict(Rate.of(0, 0)) == {"count": 0, "n": 0, "share": None, "upper": None}
 
 
 def test_age_check_counts_minors_passing_and_adults_asked():
@@ -54,7 +55,7 @@ def test_age_check_counts_minors_passing_and_adults_asked():
     assert check["minors_pass_through"]["count"] == 2 and check["minors_pass_through"]["n"] == 4
     assert check["teens_pass_through"]["count"] == 2 and check["teens_pass_through"]["n"] == 3
     assert check["adult_friction"]["count"] == 1 and check["adult_friction"]["n"] == 3
-    assert check["young_adults_asked"] == rate(1, 1)
+    assert check["young_adults_asked"] == asdict(Rate.of(1, 1))
 
 
 def test_threshold_search_finds_smallest_threshold_meeting_target():

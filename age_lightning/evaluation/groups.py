@@ -14,10 +14,10 @@ from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE
 from age_lightning.calibration import MAX_PASS, Calibration, asks_unless_above
 from age_lightning.evaluation.metrics import (
     CONFIDENCE,
+    RuleOutcomes,
     band_metrics,
     interval_metrics,
     regression_metrics,
-    rule_outcomes,
 )
 
 MIN_ADULTS = 30  # adults a group needs before its friction is compared with other groups'
@@ -36,13 +36,13 @@ def group_metrics(real, predicted, scale, threshold: float, calibration: Calibra
     regression = regression_metrics(real, predicted)
     metrics = {key: regression[key] for key in ("n", "mae", "bias", "within_5")}
     metrics["band_mae"] = {band: b["mae"] for band, b in band_metrics(real, predicted).items()}
-    metrics["challenge25"] = rule_outcomes(real, asks_unless_above(predicted, threshold))
+    metrics["challenge25"] = RuleOutcomes.of(real, asks_unless_above(predicted, threshold)).to_dict()
     if calibration is not None and scale is not None:
         low, high = calibration.bounds(predicted, scale)
         metrics["coverage"] = interval_metrics(real, low, high)["coverage"]
         metrics["rules"] = {
-            "interval": rule_outcomes(real, calibration.asks_for_id(predicted, scale)),
-            "point": rule_outcomes(real, asks_unless_above(predicted, calibration.point_threshold)),
+            "interval": RuleOutcomes.of(real, calibration.asks_for_id(predicted, scale)).to_dict(),
+            "point": RuleOutcomes.of(real, asks_unless_above(predicted, calibration.point_threshold)).to_dict(),
         }
     return metrics
 
@@ -74,9 +74,9 @@ def audit(
     return result
 
 
-def outcomes(metrics: dict, rule: str) -> dict:
+def outcomes(metrics: dict, rule: str) -> RuleOutcomes:
     """A group's minors passing and adults asked under the audited rule."""
-    return metrics["challenge25"] if rule == "challenge25" else metrics["rules"][rule]
+    return RuleOutcomes.from_dict(metrics["challenge25"] if rule == "challenge25" else metrics["rules"][rule])
 
 
 def disparity(values: dict, rule: str, needed: int) -> dict:
@@ -84,7 +84,7 @@ def disparity(values: dict, rule: str, needed: int) -> dict:
     with at least MIN_ADULTS adults), their ratio, and the MAE gap; groups too small are listed."""
 
     def extremes(key: str, eligible: dict) -> dict | None:
-        shares = {v: outcomes(m, rule)[key]["share"] for v, m in eligible.items()}
+        shares = {v: getattr(outcomes(m, rule), key).share for v, m in eligible.items()}
         if len(shares) < 2:
             return None
         worst, best = max(shares, key=shares.get), min(shares, key=shares.get)
@@ -92,7 +92,7 @@ def disparity(values: dict, rule: str, needed: int) -> dict:
         return {"worst": worst, "worst_share": shares[worst], "best": best, "best_share": shares[best], "ratio": ratio}
 
     with_minors = {v: m for v, m in values.items() if m["enough_minors"]}
-    with_adults = {v: m for v, m in values.items() if outcomes(m, rule)["adult_friction"]["n"] >= MIN_ADULTS}
+    with_adults = {v: m for v, m in values.items() if outcomes(m, rule).adult_friction.n >= MIN_ADULTS}
     maes = {v: m["mae"] for v, m in values.items() if m["n"] >= MIN_ADULTS}
     return {
         "minors_pass_through": extremes("minors_pass_through", with_minors),
@@ -112,8 +112,8 @@ def flat_group_scalars(groups: dict, prefix: str) -> dict[str, float]:
             base = f"{prefix}/groups/{column}/{value}"
             for name, number in (
                 ("mae", m["mae"]),
-                ("minors_pass_through", found["minors_pass_through"]["share"]),
-                ("adult_friction", found["adult_friction"]["share"]),
+                ("minors_pass_through", found.minors_pass_through.share),
+                ("adult_friction", found.adult_friction.share),
             ):
                 if number is not None:
                     scalars[f"{base}/{name}"] = float(number)

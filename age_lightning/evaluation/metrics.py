@@ -5,6 +5,8 @@ All functions take real and predicted ages (years) and return JSON-safe values: 
 measured (no people in the group) is None, never NaN.
 """
 
+from dataclasses import asdict, dataclass, fields
+
 import numpy as np
 from scipy.stats import binomtest
 
@@ -43,12 +45,53 @@ def band_metrics(real, predicted) -> dict:
     return result
 
 
-def rate(count: int, n: int, confidence: float = CONFIDENCE) -> dict:
-    """count out of n, with the exact (Clopper-Pearson) two-sided interval's upper end."""
-    if n == 0:
-        return {"count": 0, "n": 0, "share": None, "upper": None}
-    upper = binomtest(int(count), int(n)).proportion_ci(confidence_level=confidence, method="exact").high
-    return {"count": int(count), "n": int(n), "share": count / n, "upper": float(upper)}
+@dataclass(frozen=True)
+class Rate:
+    """count out of n: its share and the exact (Clopper-Pearson) two-sided interval's upper end (share and upper
+    are None when n is 0: nothing to measure)."""
+
+    count: int
+    n: int
+    share: float | None
+    upper: float | None
+
+    @classmethod
+    def of(cls, count: int, n: int, confidence: float = CONFIDENCE) -> "Rate":
+        if n == 0:
+            return cls(0, 0, None, None)
+        upper = binomtest(int(count), int(n)).proportion_ci(confidence_level=confidence, method="exact").high
+        return cls(int(count), int(n), count / n, float(upper))
+
+
+@dataclass(frozen=True)
+class RuleOutcomes:
+    """Whom an ID rule lets through (minors; 13-17 year olds) and whom it asks (adults: its friction; 18-24)."""
+
+    minors_pass_through: Rate
+    teens_pass_through: Rate
+    adult_friction: Rate
+    young_adults_asked: Rate
+
+    @classmethod
+    def of(cls, real, asked) -> "RuleOutcomes":
+        real, asked = np.asarray(real, float), np.asarray(asked, bool)
+        minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
+        teens = np.asarray(age_band(real)) == TEEN_BAND
+        young_adults = (real >= LEGAL_AGE) & ~adults
+        return cls(
+            Rate.of(int((~asked[minors]).sum()), int(minors.sum())),
+            Rate.of(int((~asked[teens]).sum()), int(teens.sum())),
+            Rate.of(int(asked[adults].sum()), int(adults.sum())),
+            Rate.of(int(asked[young_adults].sum()), int(young_adults.sum())),
+        )
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RuleOutcomes":
+        """From a rule's entry in the metrics (its outcomes, beside other keys such as its setting)."""
+        return cls(**{f.name: Rate(**values[f.name]) for f in fields(cls)})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
@@ -68,22 +111,8 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
         "measurable": True,
         "threshold": threshold,
         "confidence": CONFIDENCE,
-        **rule_outcomes(real, asks_unless_above(predicted, threshold)),
+        **RuleOutcomes.of(real, asks_unless_above(predicted, threshold)).to_dict(),
         "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target),
-    }
-
-
-def rule_outcomes(real, asked) -> dict:
-    """Whom an ID rule lets through (minors, 13-17) and whom it asks (18-24, and adults: friction)."""
-    real, asked = np.asarray(real, float), np.asarray(asked, bool)
-    minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
-    teens = np.asarray(age_band(real)) == TEEN_BAND
-    young_adults = (real >= LEGAL_AGE) & ~adults
-    return {
-        "minors_pass_through": rate(int((~asked[minors]).sum()), int(minors.sum())),
-        "teens_pass_through": rate(int((~asked[teens]).sum()), int(teens.sum())),
-        "adult_friction": rate(int(asked[adults].sum()), int(adults.sum())),
-        "young_adults_asked": rate(int(asked[young_adults].sum()), int(young_adults.sum())),
     }
 
 
@@ -135,7 +164,7 @@ def friction_at_pass_through(real, score, target: float) -> dict:
     if len(minors) == 0:
         return {"target": target, "cut": None}
     cut = float(minors[min(int(np.floor(target * len(minors))), len(minors) - 1)])
-    return {"target": target, "cut": cut, **rule_outcomes(real, asks_unless_above(score, cut))}
+    return {"target": target, "cut": cut, **RuleOutcomes.of(real, asks_unless_above(score, cut)).to_dict()}
 
 
 def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dict:
@@ -149,11 +178,11 @@ def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dic
         "calibrated_rules": {
             "interval": {
                 "setting": calibration.margin,
-                **rule_outcomes(real, calibration.asks_for_id(predicted, scale)),
+                **RuleOutcomes.of(real, calibration.asks_for_id(predicted, scale)).to_dict(),
             },
             "point": {
                 "setting": calibration.point_threshold,
-                **rule_outcomes(real, asks_unless_above(predicted, calibration.point_threshold)),
+                **RuleOutcomes.of(real, asks_unless_above(predicted, calibration.point_threshold)).to_dict(),
             },
         },
         "at_equal_pass_through": {
@@ -187,9 +216,9 @@ def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
     passing = [_not_asked(minors, t) for t in thresholds]
     return {
         "threshold": [float(t) for t in thresholds],
-        "minors_pass_through": [p["share"] for p in passing],
-        "minors_upper": [p["upper"] for p in passing],
-        "adult_friction": [_asked(adults, t)["share"] for t in thresholds],
+        "minors_pass_through": [p.share for p in passing],
+        "minors_upper": [p.upper for p in passing],
+        "adult_friction": [_asked(adults, t).share for t in thresholds],
     }
 
 
@@ -205,26 +234,26 @@ def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
     return scalars
 
 
-def _not_asked(predicted: np.ndarray, threshold: float) -> dict:
-    return rate(int((~asks_unless_above(predicted, threshold)).sum()), len(predicted))
+def _not_asked(predicted: np.ndarray, threshold: float) -> Rate:
+    return Rate.of(int((~asks_unless_above(predicted, threshold)).sum()), len(predicted))
 
 
-def _asked(predicted: np.ndarray, threshold: float) -> dict:
-    return rate(int(asks_unless_above(predicted, threshold).sum()), len(predicted))
+def _asked(predicted: np.ndarray, threshold: float) -> Rate:
+    return Rate.of(int(asks_unless_above(predicted, threshold).sum()), len(predicted))
 
 
 def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float) -> dict:
     """Smallest threshold (predicted ages of minors and of adults) meeting the pass-through target."""
     for t in THRESHOLD_SEARCH:
         passing = _not_asked(minors, t)
-        if passing["upper"] <= target:
+        if passing.upper is not None and passing.upper <= target:
             return {
                 "target": target,
                 "threshold": float(t),
-                "minors_upper": passing["upper"],
-                "adult_friction": _asked(adults, t),
+                "minors_upper": passing.upper,
+                "adult_friction": asdict(_asked(adults, t)),
             }
-    best_possible = rate(0, len(minors))["upper"]
+    best_possible = Rate.of(0, len(minors)).upper
     reason = (
         f"not reachable: with {len(minors)} minors the {CONFIDENCE:.0%} upper bound is at least "
         f"{best_possible:.3f} even if none passes"

@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 
 from age_lightning.ages import ADULTS, LEGAL_AGE  # noqa: E402
 from age_lightning.evaluation import groups  # noqa: E402
+from age_lightning.evaluation.metrics import RuleOutcomes  # noqa: E402
 
 
 def save(figure: plt.Figure, path) -> None:
@@ -113,10 +114,10 @@ def id_rules_tradeoff(curves: dict, calibrated: dict, max_pass: float) -> plt.Fi
     figure, axis = plt.subplots(figsize=(6.5, 4.5))
     for rule, curve in curves.items():
         (line,) = axis.plot(curve["minors_pass_through"], curve["adult_friction"], label=f"{rule} rule")
-        chosen = calibrated[rule]
+        chosen = RuleOutcomes.from_dict(calibrated[rule])
         axis.plot(
-            chosen["minors_pass_through"]["share"],
-            chosen["adult_friction"]["share"],
+            chosen.minors_pass_through.share,
+            chosen.adult_friction.share,
             "o",
             color=line.get_color(),
             label=f"{rule} rule, calibrated for {max_pass:.0%}",
@@ -190,12 +191,12 @@ def group_audit(column: str, found: dict) -> plt.Figure:
     x = np.arange(len(names))
     axes[0].bar(x, [g["mae"] for g in found["values"].values()], color="tab:gray")
     axes[0].set(title="MAE (years)")
-    for axis, key, title, colour in (
-        (axes[1], "minors_pass_through", "minors not asked", "tab:red"),
-        (axes[2], "adult_friction", f"{ADULTS} asked", "tab:blue"),
+    for axis, rates, title, colour in (
+        (axes[1], [o.minors_pass_through for o in outcomes], "minors not asked", "tab:red"),
+        (axes[2], [o.adult_friction for o in outcomes], f"{ADULTS} asked", "tab:blue"),
     ):
-        share = np.array([o[key]["share"] if o[key]["share"] is not None else np.nan for o in outcomes])
-        upper = np.array([o[key]["upper"] if o[key]["upper"] is not None else np.nan for o in outcomes])
+        share = np.array([np.nan if r.share is None else r.share for r in rates])
+        upper = np.array([np.nan if r.upper is None else r.upper for r in rates])
         axis.bar(x, share, color=colour, yerr=[np.zeros(len(x)), np.nan_to_num(upper - share)], capsize=3)
         axis.set(title=f"{title} (bar: upper bound)", ylim=(0, max(0.05, np.nanmax(upper, initial=0) * 1.1)))
     for axis in axes:

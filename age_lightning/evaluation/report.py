@@ -10,6 +10,7 @@ from age_lightning.calibration import Calibration
 from age_lightning.evaluation import plots
 from age_lightning.evaluation.groups import audit, outcomes
 from age_lightning.evaluation.metrics import (
+    RuleOutcomes,
     age_check_curve,
     evaluation_metrics,
     pass_scores,
@@ -172,15 +173,15 @@ def _groups_section(groups: dict | None) -> list[str]:
         ]
         for value, g in found["values"].items():
             found_outcomes = outcomes(g, rule)
-            passing, friction = found_outcomes["minors_pass_through"], found_outcomes["adult_friction"]
+            passing, friction = found_outcomes.minors_pass_through, found_outcomes.adult_friction
             minors = (
-                f"{passing['count']} of {passing['n']} ({_pct(passing['share'])}, ≤ {_pct(passing['upper'])})"
+                f"{passing.count} of {passing.n} ({_pct(passing.share)}, ≤ {_pct(passing.upper)})"
                 if g["enough_minors"]
                 else f"too few minors ({g['minors']}; {found['minors_needed']} needed)"
             )
             lines.append(
                 f"| {value} | {g['n']} | {_num(g['mae'])} | {_num(g['bias'], signed=True)} | "
-                f"{_pct(g['within_5'])} | {minors} | {_pct(friction['share'])} (≤ {_pct(friction['upper'])}) "
+                f"{_pct(g['within_5'])} | {minors} | {_pct(friction.share)} (≤ {_pct(friction.upper)}) "
                 f"| {_pct(g.get('coverage'))} |"
             )
         lines += ["", *_disparity_reading(column, found), "", f"![groups by {column}](groups_{column}.png)", ""]
@@ -268,12 +269,12 @@ def _photos_section(m: dict) -> list[str]:
 def _age_check_section(check: dict) -> list[str]:
     if not check["measurable"]:
         return [f"Not measurable: this set has no minors (real age under {LEGAL_AGE})."]
-    t = check["threshold"]
+    t, found_outcomes = check["threshold"], RuleOutcomes.from_dict(check)
     rows = [
-        ("minors (under 18) **not** asked for ID", check["minors_pass_through"]),
-        ("13-17 year olds not asked for ID", check["teens_pass_through"]),
-        (f"{ADULTS} asked for ID (friction)", check["adult_friction"]),
-        ("18-24 year olds asked for ID", check["young_adults_asked"]),
+        ("minors (under 18) **not** asked for ID", found_outcomes.minors_pass_through),
+        ("13-17 year olds not asked for ID", found_outcomes.teens_pass_through),
+        (f"{ADULTS} asked for ID (friction)", found_outcomes.adult_friction),
+        ("18-24 year olds asked for ID", found_outcomes.young_adults_asked),
     ]
     search = check["threshold_for_target"]
     if search["threshold"] is None:
@@ -285,12 +286,12 @@ def _age_check_section(check: dict) -> list[str]:
             f"would be asked for ID."
         )
     return [
-        f"Policy: ask for ID when the predicted age is under **{t:g}** (Challenge 25). Shares with the exact "
+        f"Policy: ask for ID unless the predicted age is above **{t:g}** (Challenge 25). Shares with the exact "
         f"(Clopper-Pearson) {check['confidence']:.0%} interval's upper end:",
         "",
         "| group | count / n | share | upper bound |",
         "|---|---|---|---|",
-        *(f"| {name} | {r['count']} / {r['n']} | {_pct(r['share'])} | {_pct(r['upper'])} |" for name, r in rows),
+        *(f"| {name} | {r.count} / {r.n} | {_pct(r.share)} | {_pct(r.upper)} |" for name, r in rows),
         "",
         found,
         "",
@@ -335,7 +336,7 @@ def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
         return lines
     rules = u["calibrated_rules"]
     table = [
-        ("point, Challenge 25", f"under {check['threshold']:g}", check),
+        ("point, Challenge 25", f"at most {check['threshold']:g}", check),
         (f"point, calibrated for {_pct(c['max_pass'])}", f"at most {rules['point']['setting']:.1f}", rules["point"]),
         (
             f"interval, calibrated for {_pct(c['max_pass'])}",
@@ -352,16 +353,16 @@ def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
         f"{ADULTS} asked |",
         "|---|---|---|---|---|---|",
         *(
-            f"| {name} | {when} | {_pct(r['minors_pass_through']['share'])} "
-            f"({_pct(r['minors_pass_through']['upper'])}) | {_pct(r['teens_pass_through']['share'])} | "
-            f"{_pct(r['young_adults_asked']['share'])} | {_pct(r['adult_friction']['share'])} |"
-            for name, when, r in table
+            f"| {name} | {when} | {_pct(o.minors_pass_through.share)} ({_pct(o.minors_pass_through.upper)}) | "
+            f"{_pct(o.teens_pass_through.share)} | {_pct(o.young_adults_asked.share)} | "
+            f"{_pct(o.adult_friction.share)} |"
+            for name, when, o in ((n, w, RuleOutcomes.from_dict(r)) for n, w, r in table)
         ),
         "",
         f"At equal pass-through (settings chosen on this set so that at most "
         f"{_pct(equal['point']['target'])} of its minors pass): {ADULTS} asked "
-        f"{_pct(equal['point']['adult_friction']['share'])} under the point rule, "
-        f"{_pct(equal['interval']['adult_friction']['share'])} under the interval rule.",
+        f"{_pct(RuleOutcomes.from_dict(equal['point']).adult_friction.share)} under the point rule, "
+        f"{_pct(RuleOutcomes.from_dict(equal['interval']).adult_friction.share)} under the interval rule.",
         "",
         f"![ID rules]({PLOTS['rules']})",
         "",
@@ -371,7 +372,7 @@ def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
 
 def _rule_advice(u: dict) -> str:
     rules = u["calibrated_rules"]
-    point, interval = rules["point"]["adult_friction"]["share"], rules["interval"]["adult_friction"]["share"]
+    point, interval = (RuleOutcomes.from_dict(rules[r]).adult_friction.share for r in ("point", "interval"))
     better = "interval" if interval <= point else "point"
     cap = _pct(u["calibration"]["max_pass"])
     return (
@@ -394,10 +395,10 @@ def _reading(m: dict) -> list[str]:
     if not check["measurable"]:
         alcohol = "- **Alcohol check**: cannot be judged from this set, which has no minors."
     else:
-        passing = check["minors_pass_through"]
+        passing = RuleOutcomes.from_dict(check).minors_pass_through
         alcohol = (
-            f"- **Alcohol check**: at threshold {check['threshold']:g}, {passing['count']} of {passing['n']} "
-            f"minors would not have been asked for ID (up to {_pct(passing['upper'])} at "
+            f"- **Alcohol check**: at threshold {check['threshold']:g}, {passing.count} of {passing.n} "
+            f"minors would not have been asked for ID (up to {_pct(passing.upper)} at "
             f"{check['confidence']:.0%} confidence). Any minor passing means the camera cannot replace the "
             f"cashier's judgement; at most it can prompt an ID check."
         )
