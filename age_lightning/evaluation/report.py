@@ -104,19 +104,26 @@ def render_report(m: dict) -> str:
         *_photos_section(m),
         "## Overall",
         "",
-        "| photos | MAE | RMSE | median abs. error | within ±5 years | bias (predicted - real) |",
-        "|---|---|---|---|---|---|",
-        f"| {m['n']} | {_num(m['mae'])} | {_num(m['rmse'])} | {_num(m['median_abs_error'])} | "
-        f"{_pct(m['within_5'])} | {_num(m['bias'], signed=True)} |",
+        *markdown_table(
+            ["photos", "MAE", "RMSE", "median abs. error", "within ±5 years", "bias (predicted - real)"],
+            [
+                [
+                    m["n"],
+                    _num(m["mae"]),
+                    _num(m["rmse"]),
+                    _num(m["median_abs_error"]),
+                    _pct(m["within_5"]),
+                    _num(m["bias"], signed=True),
+                ]
+            ],
+        ),
         "",
         *_sources_section(m.get("sources")),
         "## By age band",
         "",
-        "| band | photos | MAE | bias |",
-        "|---|---|---|---|",
-        *(
-            f"| {band} | {b['n']} | {_num(b['mae'])} | {_num(b['bias'], signed=True)} |"
-            for band, b in m["bands"].items()
+        *markdown_table(
+            ["band", "photos", "MAE", "bias"],
+            [[band, b["n"], _num(b["mae"]), _num(b["bias"], signed=True)] for band, b in m["bands"].items()],
         ),
         "",
         f"![error by band]({PLOTS['bands']})",
@@ -146,11 +153,12 @@ def _sources_section(sources: dict | None) -> list[str]:
     return [
         "## By labeled folder",
         "",
-        "| folder | photos | MAE | RMSE | bias |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {name} | {s['n']} | {_num(s['mae'])} | {_num(s['rmse'])} | {_num(s['bias'], signed=True)} |"
-            for name, s in sources.items()
+        *markdown_table(
+            ["folder", "photos", "MAE", "RMSE", "bias"],
+            [
+                [name, s["n"], _num(s["mae"]), _num(s["rmse"]), _num(s["bias"], signed=True)]
+                for name, s in sources.items()
+            ],
         ),
         "",
     ]
@@ -164,13 +172,7 @@ def _groups_section(groups: dict | None) -> list[str]:
     for column, found in groups.items():
         rule = found["rule"]
         named = "the calibrated interval rule" if rule == "interval" else "Challenge 25"
-        lines += [
-            f"### {column} ({named})",
-            "",
-            f"| group | photos | MAE | bias | within ±5 | minors not asked (upper) | {ADULTS} asked (upper) "
-            "| interval coverage |",
-            "|---|---|---|---|---|---|---|---|",
-        ]
+        rows = []
         for value, g in found["values"].items():
             found_outcomes = outcomes(g, rule)
             passing, friction = found_outcomes.minors_pass_through, found_outcomes.adult_friction
@@ -179,11 +181,21 @@ def _groups_section(groups: dict | None) -> list[str]:
                 if g["enough_minors"]
                 else f"too few minors ({g['minors']}; {found['minors_needed']} needed)"
             )
-            lines.append(
-                f"| {value} | {g['n']} | {_num(g['mae'])} | {_num(g['bias'], signed=True)} | "
-                f"{_pct(g['within_5'])} | {minors} | {_pct(friction.share)} (≤ {_pct(friction.upper)}) "
-                f"| {_pct(g.get('coverage'))} |"
+            rows.append(
+                [
+                    value,
+                    g["n"],
+                    _num(g["mae"]),
+                    _num(g["bias"], signed=True),
+                    _pct(g["within_5"]),
+                    minors,
+                    f"{_pct(friction.share)} (≤ {_pct(friction.upper)})",
+                    _pct(g.get("coverage")),
+                ]
             )
+        header = ["group", "photos", "MAE", "bias", "within ±5", "minors not asked (upper)"]
+        header += [f"{ADULTS} asked (upper)", "interval coverage"]
+        lines += [f"### {column} ({named})", "", *markdown_table(header, rows)]
         lines += ["", *_disparity_reading(column, found), "", f"![groups by {column}](groups_{column}.png)", ""]
     return lines
 
@@ -223,8 +235,13 @@ def _shares_section(shares: dict | None) -> list[str]:
     if not shares:
         return []
     rows = [
-        f"| {band} | {_pct(t)} | {_pct(shares['naive'][band])} | {_pct(c['share'])} "
-        f"[{_pct(c['low'])} - {_pct(c['high'])}] | {'yes' if shares['covered'][band] else '**no**'} |"
+        [
+            band,
+            _pct(t),
+            _pct(shares["naive"][band]),
+            f"{_pct(c['share'])} [{_pct(c['low'])} - {_pct(c['high'])}]",
+            "yes" if shares["covered"][band] else "**no**",
+        ]
         for (band, t), c in zip(shares["true"].items(), shares["corrected"].values())
     ]
     verdict = "closer to" if shares["tv_corrected"] < shares["tv_naive"] else "no closer to"
@@ -236,9 +253,7 @@ def _shares_section(shares: dict | None) -> list[str]:
         f"model from {shares['error_model_photos']} labeled photos it never trained on, "
         f"{shares['level']:.0%} intervals).",
         "",
-        "| band | true | counted | corrected [interval] | interval covers the truth |",
-        "|---|---|---|---|---|",
-        *rows,
+        *markdown_table(["band", "true", "counted", "corrected [interval]", "interval covers the truth"], rows),
         "",
         f"Distance from the true shares (total variation): counted {shares['tv_naive']:.3f}, corrected "
         f"{shares['tv_corrected']:.3f}: the corrected shares are {verdict} the truth. "
@@ -289,9 +304,10 @@ def _age_check_section(check: dict) -> list[str]:
         f"Policy: ask for ID unless the predicted age is above **{t:g}** (Challenge 25). Shares with the exact "
         f"(Clopper-Pearson) {check['confidence']:.0%} interval's upper end:",
         "",
-        "| group | count / n | share | upper bound |",
-        "|---|---|---|---|",
-        *(f"| {name} | {r.count} / {r.n} | {_pct(r.share)} | {_pct(r.upper)} |" for name, r in rows),
+        *markdown_table(
+            ["group", "count / n", "share", "upper bound"],
+            [[name, f"{r.count} / {r.n}", _pct(r.share), _pct(r.upper)] for name, r in rows],
+        ),
         "",
         found,
         "",
@@ -321,12 +337,12 @@ def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
         f"at most {_pct(c['alpha'])} of true ages below the interval and at most {_pct(c['alpha'])} above it, for "
         f"photos like the calibration photos (not per band: bands are shown to see where it holds).",
         "",
-        "| ages | photos | inside | below | above | mean width (years) |",
-        "|---|---|---|---|---|---|",
-        *(
-            f"| {name} | {r['n']} | {_pct(r['coverage'])} | {_pct(r['below'])} | {_pct(r['above'])} | "
-            f"{_num(r['mean_width'])} |"
-            for name, r in rows
+        *markdown_table(
+            ["ages", "photos", "inside", "below", "above", "mean width (years)"],
+            [
+                [name, r["n"], _pct(r["coverage"]), _pct(r["below"]), _pct(r["above"]), _num(r["mean_width"])]
+                for name, r in rows
+            ],
         ),
         "",
         f"![interval coverage]({PLOTS['coverage']})",
@@ -349,14 +365,20 @@ def _uncertainty_section(u: dict | None, check: dict) -> list[str]:
         f"ID rules on this set. The calibrated settings were fitted on the calibration photos' minors so that "
         f"a minor passes with probability at most {_pct(c['max_pass'])}.",
         "",
-        "| rule | asks for ID when | minors not asked (upper bound) | 13-17 not asked | 18-24 asked | "
-        f"{ADULTS} asked |",
-        "|---|---|---|---|---|---|",
-        *(
-            f"| {name} | {when} | {_pct(o.minors_pass_through.share)} ({_pct(o.minors_pass_through.upper)}) | "
-            f"{_pct(o.teens_pass_through.share)} | {_pct(o.young_adults_asked.share)} | "
-            f"{_pct(o.adult_friction.share)} |"
-            for name, when, o in ((n, w, RuleOutcomes.from_dict(r)) for n, w, r in table)
+        *markdown_table(
+            ["rule", "asks for ID when", "minors not asked (upper bound)", "13-17 not asked", "18-24 asked"]
+            + [f"{ADULTS} asked"],
+            [
+                [
+                    name,
+                    when,
+                    f"{_pct(o.minors_pass_through.share)} ({_pct(o.minors_pass_through.upper)})",
+                    _pct(o.teens_pass_through.share),
+                    _pct(o.young_adults_asked.share),
+                    _pct(o.adult_friction.share),
+                ]
+                for name, when, o in ((n, w, RuleOutcomes.from_dict(r)) for n, w, r in table)
+            ],
         ),
         "",
         f"At equal pass-through (settings chosen on this set so that at most "
@@ -427,6 +449,15 @@ def console_summary(scalars: dict, split: str = "test") -> str:
             f"{_pct(get('age_check/adult_friction/share'))}"
         )
     return "\n".join(lines)
+
+
+def markdown_table(header: list[str], rows) -> list[str]:
+    """Every table of the reports: the header, its rule, and one line per row (cells as given, | escaped)."""
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return [line(header), "|" + "---|" * len(header), *(line(row) for row in rows)]
 
 
 def _num(value, signed: bool = False) -> str:

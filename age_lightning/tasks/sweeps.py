@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from age_lightning.errors import UserError
 from age_lightning.evaluation import plots
+from age_lightning.evaluation.report import markdown_table
 from age_lightning.tasks.runs import RUN_SUMMARY
 
 COLUMNS = ["run", "overrides", "status", "val_mae_best", "test_mae", "epochs", "wall_time_s", "error"]
@@ -87,7 +88,7 @@ def render_markdown(table: pd.DataFrame, sweep_dir: Path) -> str:
     def cell(value):
         if value is None or (isinstance(value, float) and pd.isna(value)):
             return ""
-        return f"{value:.2f}" if isinstance(value, float) else str(value).replace("|", "\\|")
+        return f"{value:.2f}" if isinstance(value, float) else value
 
     header = ["run", "status", "best val MAE", "test MAE", "epochs", "wall time (s)", "error"]
     keys = ["run", "status", "val_mae_best", "test_mae", "epochs", "wall_time_s", "error"]
@@ -96,10 +97,8 @@ def render_markdown(table: pd.DataFrame, sweep_dir: Path) -> str:
         "",
         f"{len(table)} runs, sorted by best validation MAE (years).",
         "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
+        *markdown_table(header, [[cell(row[k]) for k in keys] for _, row in table.iterrows()]),
     ]
-    lines += ["| " + " | ".join(cell(row[k]) for k in keys) + " |" for _, row in table.iterrows()]
     completed = table[table["status"] == "completed"]
     if len(completed):
         best = completed.iloc[0]
