@@ -103,7 +103,7 @@ def test_every_experiment_composes_and_its_objects_build(tmp_path, experiment):
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.callbacks), logger=instantiate_dict(cfg.logger))
-    squares = torch.randint(0, 256, (2, 3, datamodule.side, datamodule.side), dtype=torch.uint8)
+    squares = torch.randint(0, 256, (2, 3, datamodule.spec.side, datamodule.spec.side), dtype=torch.uint8)
     images = datamodule.augmentation(squares, seeds=[1, 2])
     assert images.shape == (2, 3, cfg.data.image_size, cfg.data.image_size)
     assert model(images)[0].shape == (2,)

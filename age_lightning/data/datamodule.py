@@ -121,9 +121,8 @@ class AgeDataModule(L.LightningDataModule):
         self.sources = names if len(set(names)) == len(names) else [str(r) for r in roots]
         self.split = asdict(SplitSettings(**(split or {})))
         self.spec = InputSpec(image_size, FacePolicy.from_dict(faces))
-        self.faces, self.side = self.spec.faces, self.spec.side
         self.augmentation = BatchAugmentation(image_size, **(augmentation or {}))
-        self.uses_cache = cache or self.faces.aligns
+        self.uses_cache = cache or self.spec.faces.aligns
         self.tables: dict[str, pd.DataFrame] = {}
         self.squares: np.ndarray | None = None  # the cache array
         self.problems: dict[str, list[Problem]] = {}  # labels.csv path -> its invalid rows

@@ -68,7 +68,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "data_root": str(cfg.data.root),
         "split": cfg.split,
         "tta": cfg.tta,
-        "faces": datamodule.faces.mode,
+        "faces": datamodule.spec.faces.mode,
         "skipped_rows": len(problems),
         "no_face_rows": no_face,
         "rows_with_face": len(datamodule.table("all")),
