@@ -13,6 +13,7 @@ from PIL import Image
 from age_lightning.ages import ID_CHECK_AGE
 from age_lightning.calibration import Calibration, IdCheck, default_rule
 from age_lightning.faces import Face, FaceAligner, FacePolicy
+from age_lightning.images import load_rgb
 from age_lightning.preprocess import (
     DEFAULT_IMAGE_SIZE,
     IMAGENET_MEAN,
@@ -135,6 +136,10 @@ class PhotoPreparer:
     def min_size(self) -> int:
         """The smallest photo side worth decoding (JPEG draft mode may decode smaller photos faster)."""
         return self.spec.faces.max_side if self.aligner else self.spec.side
+
+    def load(self, path) -> Image.Image:
+        """A photo file decoded at the size this spec needs (`images.load_rgb` with min_size)."""
+        return load_rgb(path, min_size=self.min_size)
 
     def square(self, image: Image.Image) -> tuple[np.ndarray | None, dict]:
         """(uint8 square, face record); the square is None when the policy wants a face and none is found."""

@@ -28,7 +28,6 @@ import torch
 
 from age_lightning.deploy.predict_files import input_files
 from age_lightning.faces import FacePolicy
-from age_lightning.images import load_rgb
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import load_checkpoint
 from age_lightning.model.module import AgeRegressor
@@ -222,7 +221,7 @@ def latency(args) -> None:
             for i in range(args.repeats + 5):
                 photo = photos[i % len(photos)] if photos else _generated_photo(Path(folder))
                 started = time.perf_counter()
-                image = prepare(load_rgb(photo, min_size=prepare.min_size))[0]
+                image = prepare(prepare.load(photo))[0]
                 if image is not None:
                     predict(image[None])
                 if i >= 5:  # warm-up excluded
@@ -237,7 +236,7 @@ def parity(args) -> None:
     model, size = model_and_size(args.ckpt, args.image_size)
     files = input_files(args.photos)[: args.limit]
     prepare = PhotoPreparer(InputSpec(size))
-    images = np.stack([prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in files])
+    images = np.stack([prepare(prepare.load(f))[0] for f in files])
     with torch.inference_mode():
         reference = np.concatenate(
             [model.predict_age(torch.from_numpy(b)).numpy() for b in np.array_split(images, max(1, len(images) // 64))]

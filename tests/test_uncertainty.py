@@ -113,7 +113,7 @@ def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncer
     interval, point = pd.read_csv(tmp_path / "interval.csv"), pd.read_csv(tmp_path / "point.csv")
     model = OnnxAgeModel(exported)
     prepare = PhotoPreparer(model.spec)
-    ages, scales = model(np.stack([prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in interval["file"]]))
+    ages, scales = model(np.stack([prepare(prepare.load(f))[0] for f in interval["file"]]))
     check = model.spec.id_check
     assert (interval["asks_for_id"] == check.asks_for_id(ages, scales)).all()
     np.testing.assert_allclose(interval[["age_low", "age_high"]].to_numpy().T, check.bounds(ages, scales), atol=0.06)

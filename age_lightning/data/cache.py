@@ -21,7 +21,7 @@ import pandas as pd
 from rich.progress import track
 
 from age_lightning.faces import RECORD_COLUMNS
-from age_lightning.images import decode_threads, load_rgb
+from age_lightning.images import decode_threads
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 
 CACHE_VERSION = 2
@@ -43,7 +43,7 @@ class SquareMaker:
         self.preparer = PhotoPreparer(spec, threads=threads)
 
     def __call__(self, path: str) -> tuple[np.ndarray | None, dict]:
-        return self.preparer.square(load_rgb(path, min_size=self.preparer.min_size))
+        return self.preparer.square(self.preparer.load(path))
 
 
 def load_or_build(paths: list[str], cache_dir: str | Path, spec: InputSpec) -> tuple[np.ndarray, pd.DataFrame | None]:

@@ -15,7 +15,6 @@ from age_lightning.ages import age_band
 from age_lightning.calibration import IdCheck
 from age_lightning.errors import UserError
 from age_lightning.faces import NO_FACE, RECORD_COLUMNS
-from age_lightning.images import load_rgb
 from age_lightning.input_spec import PhotoPreparer
 
 OK = "ok"
@@ -94,7 +93,7 @@ def predict_files(
         row = {column: None for column in COLUMNS} | {"file": str(file), "status": OK}
         rows.append(row)
         try:
-            image = load_rgb(file, min_size=prepare.min_size)
+            image = prepare.load(file)
         except UnidentifiedImageError:
             row["status"] = "not an image"
             continue

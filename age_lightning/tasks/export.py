@@ -20,7 +20,6 @@ import age_lightning
 from age_lightning.ages import MAX_AGE, MIN_AGE
 from age_lightning.deploy.predict_files import input_files
 from age_lightning.errors import UserError
-from age_lightning.images import load_rgb
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint
 
@@ -107,7 +106,7 @@ def calibration_images(folder: str | Path, spec: InputSpec, count: int) -> list[
         raise UserError(f"calibration_dir {folder} holds no .jpg/.jpeg/.png photos")
     chosen = [files[i] for i in np.linspace(0, len(files) - 1, min(count, len(files))).astype(int)]
     prepare = PhotoPreparer(spec)
-    arrays = [prepare(load_rgb(f, min_size=prepare.min_size))[0] for f in chosen]
+    arrays = [prepare(prepare.load(f))[0] for f in chosen]
     return [a for a in arrays if a is not None]
 
 
