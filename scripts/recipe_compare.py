@@ -27,26 +27,45 @@ def passing(outcomes: RuleOutcomes) -> str:
     return f"{p.count}/{p.n} ({p.share:.1%}, upper {p.upper:.1%})"
 
 
-def source_rows(table: pd.DataFrame, calibration: Calibration) -> dict:
+def source_rows(table: pd.DataFrame, calibration: Calibration | None) -> dict:
     real, predicted = table["real_age"].to_numpy(float), table["predicted_age"].to_numpy(float)
     error = predicted - real
     teens = np.asarray(age_band(real)) == TEEN_BAND
-    interval = RuleOutcomes.of(real, table["asks_for_id"].to_numpy(bool))
-    point = RuleOutcomes.of(real, asks_unless_above(predicted, calibration.point_threshold))
     scores = pass_scores(predicted, table["scale"].to_numpy(float))
-    oracle = RuleOutcomes.from_dict(friction_at_pass_through(real, scores["interval"], CAP))
-    return {
+    oracle = friction_at_pass_through(real, scores["interval"], CAP)
+    row = {
         "photos": len(table),
         "MAE": f"{np.abs(error).mean():.2f} ({error.mean():+.2f})",
-        "13-17 MAE": f"{np.abs(error[teens]).mean():.2f} ({error[teens].mean():+.2f})",
-        "coverage": f"{((real >= table['age_low']) & (real <= table['age_high'])).mean():.1%}",
-        "interval rule: minors passing": passing(interval),
-        f"interval rule: {ADULTS} asked": f"{interval.adult_friction.share:.1%}",
-        "point rule: minors passing": passing(point),
-        f"point rule: {ADULTS} asked": f"{point.adult_friction.share:.1%}",
-        f"{ADULTS} asked, {CAP:.0%} cap on this set": f"{oracle.adult_friction.share:.1%}",
-        "minors": int((real < LEGAL_AGE).sum()),
+        "13-17 MAE": f"{np.abs(error[teens]).mean():.2f} ({error[teens].mean():+.2f})" if teens.any() else "-",
     }
+    rules = {
+        "coverage": "-",
+        "interval rule: minors passing": "-",
+        f"interval rule: {ADULTS} asked": "-",
+        "point rule: minors passing": "-",
+        f"point rule: {ADULTS} asked": "-",
+    }  # "-": not calibrated (too few calibration minors for the bound), so no intervals and no calibrated rules
+    if calibration is not None:
+        interval = RuleOutcomes.of(real, table["asks_for_id"].to_numpy(bool))
+        point = RuleOutcomes.of(real, asks_unless_above(predicted, calibration.point_threshold))
+        rules = dict(
+            zip(
+                rules,
+                [
+                    f"{((real >= table['age_low']) & (real <= table['age_high'])).mean():.1%}",
+                    passing(interval),
+                    f"{interval.adult_friction.share:.1%}",
+                    passing(point),
+                    f"{point.adult_friction.share:.1%}",
+                ],
+            )
+        )
+    row.update(rules)
+    row[f"{ADULTS} asked, {CAP:.0%} cap on this set"] = (
+        f"{RuleOutcomes.from_dict(oracle).adult_friction.share:.1%}" if oracle["cut"] is not None else "-"  # no minors
+    )
+    row["minors"] = int((real < LEGAL_AGE).sum())
+    return row
 
 
 def main(arguments: list[str]) -> None:
@@ -55,7 +74,8 @@ def main(arguments: list[str]) -> None:
         name, _, folder = argument.partition("=")
         table = pd.read_csv(Path(folder) / "predictions.csv")
         metrics = json.loads((Path(folder) / "metrics.json").read_text())
-        calibration = Calibration.from_dict(metrics["uncertainty"]["calibration"])
+        found = metrics["uncertainty"].get("calibration")
+        calibration = Calibration.from_dict(found) if found else None
         for source, part in table.groupby("source"):
             rows.append({"recipe": name, "source": source, **source_rows(part, calibration)})
     print(pd.DataFrame(rows).to_markdown(index=False))
