@@ -38,19 +38,20 @@ def export(overrides: list[str], out: Path, quality: int) -> dict[str, dict[str,
     datamodule.setup()
     sizes = {}
     table = datamodule.table("all")
-    for index, source in enumerate(datamodule.sources):
+    folder_names = [Path(source).name for source in datamodule.sources]
+    if len(set(folder_names)) < len(folder_names):  # two roots named alike (a/faces, b/faces): number them
+        folder_names = [f"{index}_{name}" for index, name in enumerate(folder_names)]
+    for source, folder_name in zip(datamodule.sources, folder_names):
         rows = table[table["source"] == source]
-        name = Path(source).name
-        folder = out / (name if [Path(s).name for s in datamodule.sources].count(name) == 1 else f"{index}_{name}")
-        folder = folder / "final_files"
-        folder.mkdir(parents=True, exist_ok=True)
-        names = [f"{i:05d}.jpg" for i in range(len(rows))]
-        for name, row in track(list(zip(names, rows["cache_row"])), description=f"Writing {source}"):
-            Image.fromarray(datamodule.squares[row]).save(folder / name, quality=quality)
+        images = out / folder_name / "final_files"
+        images.mkdir(parents=True, exist_ok=True)
+        files = [f"{i:05d}.jpg" for i in range(len(rows))]
+        for file, row in track(list(zip(files, rows["cache_row"])), description=f"Writing {source}"):
+            Image.fromarray(datamodule.squares[row]).save(images / file, quality=quality)
         labels = pd.DataFrame(
-            {"file_name": names, "real_age": rows["age"], "split": rows["split"], "source_file": rows["file_name"]}
+            {"file_name": files, "real_age": rows["age"], "split": rows["split"], "source_file": rows["file_name"]}
         )
-        labels.to_csv(folder.parent / "labels.csv", index=False)
+        labels.to_csv(out / folder_name / "labels.csv", index=False)
         sizes[source] = labels["split"].value_counts().to_dict()
     return sizes
 
