@@ -21,10 +21,12 @@ AAF = ROOT.parent / "shared" / "data" / "aaf_train"
 ASTRONAUT = ROOT / "tests" / "data" / "astronaut.jpg"  # NASA's public-domain portrait (scikit-image's data.astronaut)
 
 
-def run_command(script: str, *args: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run one of the project's commands (train.py, predict_onnx.py, scripts/bench.py, ...) as a user would:
-    a fresh interpreter, output captured; killed with all its children if it outlives `timeout`."""
-    with started_command(script, *args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+def run_command(script: str, *args: str, cwd: Path, timeout: float = 600, **popen) -> subprocess.CompletedProcess:
+    """Run one of the project's commands (train.py, predict_onnx.py, scripts/bench.py, scripts/screen_gpu.sh, ...)
+    as a user would: a fresh interpreter or shell, output captured; killed with all its children if it outlives
+    `timeout`."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with started_command(script, *args, cwd=cwd, **pipes, **popen) as process:
         stdout, stderr = process.communicate(timeout=timeout)
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
@@ -33,7 +35,8 @@ def run_command(script: str, *args: str, cwd: Path, timeout: float = 600) -> sub
 def started_command(script: str, *args: str, cwd: Path, **popen):
     """A command running in the background for the `with` block; whatever happens in the block, the command and
     all its children (data loader workers, DDP ranks) are killed when it ends, so a failing test leaks nothing."""
-    process = subprocess.Popen([sys.executable, str(ROOT / script), *args], cwd=cwd, start_new_session=True, **popen)
+    runner = "bash" if script.endswith(".sh") else sys.executable
+    process = subprocess.Popen([runner, str(ROOT / script), *args], cwd=cwd, start_new_session=True, **popen)
     try:
         yield process
     finally:

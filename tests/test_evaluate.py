@@ -28,7 +28,6 @@ def test_evaluate_writes_report_metrics_predictions_and_plots(tiny_checkpoint, t
             f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
             f"data.root={tiny_checkpoint['data_root']}",
             f"paths.output_dir={tmp_path}",
-            "tta=true",
         ],
     )
     metrics = evaluate(cfg)

@@ -29,6 +29,7 @@ def test_export_writes_model_and_metadata(exported, tiny_checkpoint):
     assert meta["input"]["size"] == data["image_size"] == 32
     assert meta["target_denormalization"]["age_mean"] == pytest.approx(float(model.age_mean))
     assert meta["id_check_age"] == 25 and len(meta["training_config_hash"]) == 16
+    assert meta["output"]["mirror_averaged_in_graph"] is True
 
 
 def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
@@ -40,7 +41,10 @@ def test_onnx_and_pytorch_predictions_agree(exported, tiny_checkpoint):
     images = np.stack([prepare(Image.open(f).convert("RGB"))[0] for f in files])
     with torch.inference_mode():
         expected = model.predict_age(torch.from_numpy(images)).numpy()
-    np.testing.assert_allclose(OnnxAgeModel(exported)(images)[0], expected, atol=0.05)
+    onnx_model = OnnxAgeModel(exported)
+    np.testing.assert_allclose(onnx_model(images)[0], expected, atol=0.05)
+    # the graph averages each photo with its mirror image (model.flip_average), as the checkpoint does
+    np.testing.assert_allclose(onnx_model(np.ascontiguousarray(images[..., ::-1]))[0], expected, atol=0.05)
 
 
 def test_static_int8_copy_is_close_to_fp32(exported, tiny_checkpoint):

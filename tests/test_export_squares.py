@@ -2,7 +2,6 @@
 the same split, and variants trained on them are compared."""
 
 import os
-import subprocess
 
 import hydra
 import numpy as np
@@ -10,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from age_lightning.data.cache import SquareMaker
-from conftest import ROOT, compose_config, run_command, tiny_train_overrides
+from conftest import compose_config, run_command, tiny_train_overrides
 
 
 def test_exported_squares_keep_split_ages_and_pixels(tmp_path):
@@ -54,22 +53,17 @@ def test_screen_trains_each_variant_and_compares_them(tmp_path):
         f"paths.log_dir={tmp_path}/logs paths.cache_dir={tmp_path}/cache"
     )
     env = {**os.environ, "TRAINER": "cpu", "WORKERS": "0", "RUNS": str(tmp_path / "runs")}
-    result = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "scripts" / "screen_gpu.sh"),
-            str(out),
-            "base",
-            tiny,
-            "lower_lr",
-            f"{tiny} optimizer.lr=1e-4",
-            "broken",
-            f"{tiny} optimizer.lr=not_a_number",
-        ],
+    result = run_command(
+        "scripts/screen_gpu.sh",
+        str(out),
+        "base",
+        tiny,
+        "lower_lr",
+        f"{tiny} optimizer.lr=1e-4",
+        "broken",
+        f"{tiny} optimizer.lr=not_a_number",
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=900,
     )
     assert result.returncode == 0, result.stderr

@@ -27,6 +27,26 @@ def test_forward_returns_one_value_per_image_in_years():
     assert torch.all(model.predict_age(torch.randn(2, 3, 32, 32)) == MAX_AGE)
 
 
+@pytest.mark.parametrize("head", ["point", "laplace"])
+def test_outside_training_a_photo_and_its_mirror_image_get_one_answer(head):
+    """flip_average: the answer is the mean over the image and its mirror image (so the same for both), each
+    image scored alone as in training; training itself sees only the image."""
+    model = make_model(head=head).eval()
+    images = torch.randn(3, 3, 32, 32)
+    mirrored = [model.predict(images.flip(-1)), model.predict(images)]
+    for flipped, own in zip(*mirrored):
+        torch.testing.assert_close(flipped, own)
+    plain = make_model(head=head, flip_average=False).eval()
+    plain.load_state_dict(model.state_dict())
+    alone, mirror = plain(images), plain(images.flip(-1))
+    assert not torch.allclose(alone[0], mirror[0])  # a random model is not symmetric by itself
+    torch.testing.assert_close(model(images)[0], (alone[0] + mirror[0]) / 2)
+    if head != "point":
+        torch.testing.assert_close(model(images)[1], (alone[1] + mirror[1]) / 2)
+    model.train()
+    torch.testing.assert_close(model(images)[0], plain.train()(images)[0])
+
+
 @pytest.mark.parametrize("loss", ["l1", "mse"])
 def test_training_step_loss_is_finite_and_backpropagates(loss):
     model = make_model(loss=loss)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from age_lightning.data.sampling import EpochShuffle, balance_weights
+from age_lightning.errors import UserError
 
 
 def table(counts: dict) -> pd.DataFrame:
@@ -45,3 +46,13 @@ def test_weighted_epochs_draw_rare_groups_more_often_and_are_reproducible():
 def test_unweighted_epochs_show_every_photo_once():
     sampler = EpochShuffle(50, seed=0)
     assert sorted(index for index, _ in sampler) == list(range(50))
+
+
+def test_source_weights_lean_towards_a_folder_after_balancing():
+    rows = table({("a", 30): 600, ("b", 30): 200})
+    balanced = balance_weights(rows, ["source"], source_weights={"b": 2})
+    assert balanced[rows["source"] == "b"].sum() == pytest.approx(2 * balanced[rows["source"] == "a"].sum())
+    alone = balance_weights(rows, [], source_weights={"b": 2})  # no balancing: b's rows simply count twice
+    assert sorted(set(alone)) == [1.0, 2.0]
+    with pytest.raises(UserError, match="folder of data.root"):
+        balance_weights(rows, ["source"], source_weights={"c": 2})

@@ -30,6 +30,21 @@ def test_each_folder_is_split_on_its_own_and_keeps_its_name(two_folders):
     assert sorted(together[together["source"] == "store_b"]["file_name"]) == sorted(alone.table("test")["file_name"])
 
 
+def test_a_weighted_folder_is_drawn_more_often_in_training(two_folders):
+    """data.balance.source_weights, without balancing by group: store_b's photos come twice as often as store_a's."""
+    roots = [str(f) for f in two_folders]
+    datamodule = AgeDataModule(root=roots, image_size=32, balance={"by": [], "source_weights": {"store_b": 2}})
+    datamodule.setup("fit")
+    sources = datamodule.table("train")["source"].to_numpy()
+    sampler = datamodule.train_dataloader().sampler
+    drawn = []
+    for epoch in range(20):
+        sampler.set_epoch(epoch)
+        drawn += [sources[index] for index, _ in sampler]
+    share_b = sum(source == "store_b" for source in drawn) / len(drawn)
+    assert 0.6 < share_b < 0.73  # 2/3 expected, against 1/2 for equal folders
+
+
 def test_a_bad_row_names_its_own_folder(two_folders, tmp_path):
     labels = two_folders[1] / "labels.csv"
     labels.write_text(labels.read_text() + "missing.jpg,30\n")

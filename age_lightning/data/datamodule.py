@@ -97,8 +97,8 @@ class AgeDataModule(L.LightningDataModule):
         faces: the face policy (`faces.FacePolicy` fields); mode align detects and aligns every photo once, into
           the cache, and a photo without a face is an invalid row.
         seed: the training shuffle of epoch k is seeded with (seed, k).
-        balance: {by: [source, age_band], power, cap} draws training photos with `sampling.balance_weights`
-          (by: [] or None shows every photo once per epoch).
+        balance: {by: [source, age_band], power, cap, source_weights} draws training photos with
+          `sampling.balance_weights` (by: [] and no source_weights shows every photo once per epoch).
         cache: keep the photos' squares in a memory-mapped array in cache_dir (always on with faces.mode=align).
         """
         super().__init__()
@@ -278,8 +278,9 @@ class AgeDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
         balance = dict(self.hparams.balance or {})
-        by = balance.pop("by", None)
-        weights = balance_weights(self.tables["train"], by, **balance) if by else None
+        by = list(balance.pop("by", None) or [])
+        weighted = by or balance.get("source_weights")
+        weights = balance_weights(self.tables["train"], by, **balance) if weighted else None
         return self.loader(
             dataset,
             sampler=EpochShuffle(len(dataset), self.hparams.seed, weights),

@@ -6,24 +6,43 @@ import torch
 from torch.utils.data import Sampler
 
 from age_lightning.ages import age_band
+from age_lightning.errors import UserError
 
 BALANCE_KEYS = ("source", "age_band")
 
 
-def balance_weights(table: pd.DataFrame, by: list[str], power: float = 1.0, cap: float = 4.0) -> np.ndarray:
+def balance_weights(
+    table: pd.DataFrame,
+    by: list[str],
+    power: float = 1.0,
+    cap: float = 4.0,
+    source_weights: dict[str, float] | None = None,
+) -> np.ndarray:
     """A sampling weight per row that evens out the groups formed by `by` (source and/or age_band).
 
     A row of a group with n photos weighs (n_largest / n) ** power, at most `cap`: power 1 is inverse frequency
     (every group as often as the largest, up to cap times as often as its size), 0.5 its square root.
+    source_weights then multiplies the rows of the named source folders (e.g. {aaf_train: 2}: that folder drawn
+    twice as often as balancing alone would), to lean the recipe towards the population that matters most.
     """
     unknown = sorted(set(by) - set(BALANCE_KEYS))
     if unknown:
         raise ValueError(f"data.balance.by: unknown {unknown}; use any of {list(BALANCE_KEYS)}")
     if cap < 1 or power < 0:
         raise ValueError(f"data.balance needs cap >= 1 and power >= 0, got cap={cap}, power={power}")
-    keys = pd.DataFrame({"source": table["source"], "age_band": age_band(table["age"])})[list(by)]
-    sizes = keys.groupby(list(by))[by[0]].transform("size").to_numpy(dtype=float)
-    return np.minimum((sizes.max() / sizes) ** power, cap)
+    source_weights = dict(source_weights or {})
+    missing = sorted(set(source_weights) - set(table["source"]))
+    if missing or any(not weight > 0 for weight in source_weights.values()):
+        raise UserError(
+            f"data.balance.source_weights {source_weights}: each must name a folder of data.root by its name "
+            f"({sorted(set(table['source']))}) with a weight > 0"
+        )
+    weights = np.ones(len(table))
+    if by:
+        keys = pd.DataFrame({"source": table["source"], "age_band": age_band(table["age"])})[list(by)]
+        sizes = keys.groupby(list(by))[by[0]].transform("size").to_numpy(dtype=float)
+        weights = np.minimum((sizes.max() / sizes) ** power, cap)
+    return weights * table["source"].map(source_weights).fillna(1.0).to_numpy(dtype=float)
 
 
 class EpochShuffle(Sampler):

@@ -56,22 +56,20 @@ def predict_ages(
     model: AgeRegressor,
     loader: DataLoader,
     prepare: Callable[[torch.Tensor], torch.Tensor],
-    tta: bool = False,
     description: str = "Predicting",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Predicted ages (years) for every batch of `loader` (batches are images or (images, ...) tuples), and their
     scales (years; None for a point head).
 
     prepare: the batch transform on the device (e.g. AgeDataModule.eval_batch on uint8 squares).
-    tta: also predict on horizontally flipped images and average the two.
     """
     ages, scales = [], []
     for batch in track(loader, description=description, total=len(loader)):
         images = prepare((batch[0] if isinstance(batch, (tuple, list)) else batch).to(model.device))
-        outputs = [model.predict(images)] + ([model.predict(images.flip(-1))] if tta else [])
-        ages.append(sum(age for age, _ in outputs).float().cpu() / len(outputs))
-        if model.uncertain:
-            scales.append(sum(scale for _, scale in outputs).float().cpu() / len(outputs))
+        age, scale = model.predict(images)
+        ages.append(age.float().cpu())
+        if scale is not None:
+            scales.append(scale.float().cpu())
     if not ages:
         return np.zeros(0, dtype=np.float32), (np.zeros(0, dtype=np.float32) if model.uncertain else None)
     return torch.cat(ages).numpy(), (torch.cat(scales).numpy() if model.uncertain else None)

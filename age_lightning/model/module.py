@@ -46,6 +46,7 @@ class AgeRegressor(L.LightningModule):
         id_check_age: float = ID_CHECK_AGE,
         compile: bool = False,
         head: str = "point",
+        flip_average: bool = True,
     ):
         """
         optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
@@ -57,6 +58,8 @@ class AgeRegressor(L.LightningModule):
             the scale of that distribution around the age, trained by its negative log-likelihood on the age's
             residual. The age output and the backbone are trained by `loss` exactly as with the point head (the
             likelihood sees the age and the features detached), so uncertainty never trades away point accuracy.
+        flip_average: outside training, answer for each image the mean of its own and its mirror image's outputs
+            (validation, test, calibration, export and serving alike; twice the inference cost).
         """
         super().__init__()
         if loss not in LOSSES:
@@ -97,7 +100,14 @@ class AgeRegressor(L.LightningModule):
         return self.hparams.get("head", "point") != "point"
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Normalized age, shape (batch,), and its log scale (None for the point head)."""
+        """Normalized age, shape (batch,), and its log scale (None for the point head); outside training with
+        flip_average, each the mean over the image and its mirror image."""
+        if self.training or not self.hparams.flip_average:
+            return self._outputs(images)
+        normalized, log_scale = self._outputs(torch.cat([images, images.flip(-1)]))
+        return normalized.view(2, -1).mean(0), None if log_scale is None else log_scale.view(2, -1).mean(0)
+
+    def _outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         features = self.backbone_forward(images)

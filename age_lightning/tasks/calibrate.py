@@ -28,7 +28,7 @@ def calibration_groups(datamodule, split: str, columns: list[str]):
     return values.astype(str).agg("/".join, axis=1).to_numpy()
 
 
-def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple:
+def split_predictions(model, datamodule, split: str) -> tuple:
     """True ages, predicted ages and scales (None for a point head) of one split of a set-up datamodule."""
     dataset = datamodule.dataset(split)
     if len(dataset) == 0:
@@ -37,22 +37,19 @@ def split_predictions(model, datamodule, split: str, tta: bool = False) -> tuple
         model,
         datamodule.loader(dataset),
         datamodule.eval_batch,
-        tta=tta,
         description=f"Calibrating on {len(dataset)} photos",
     )
     return dataset.ages.numpy(), predicted, scale
 
 
-def fit_calibration(
-    model, datamodule, split: str, settings, tta: bool = False, source: str = ""
-) -> tuple[Calibration | None, ErrorModel]:
+def fit_calibration(model, datamodule, split: str, settings, source: str = "") -> tuple[Calibration | None, ErrorModel]:
     """Predict on one split of an already set-up datamodule; fit the error model on it, and for an uncertain
     model the calibration (None for a point head) with `settings` (the `calibration` config node: the fields of
     calibration.CalibrationSettings)."""
     settings = CalibrationSettings(**settings)
     columns = list(settings.groups)
     groups = calibration_groups(datamodule, split, columns)
-    ages, predicted, scale = split_predictions(model, datamodule, split, tta)
+    ages, predicted, scale = split_predictions(model, datamodule, split)
     error_model = ErrorModel.fit(ages, predicted, scale, source or split)
     if not model.uncertain:
         return None, error_model

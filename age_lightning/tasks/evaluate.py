@@ -44,7 +44,6 @@ def evaluate(cfg: DictConfig) -> dict:
         model,
         datamodule.loader(dataset),
         datamodule.eval_batch,
-        tta=cfg.tta,
         description=f"Evaluating {len(dataset)} photos",
     )
     rows = datamodule.table(cfg.split)
@@ -67,7 +66,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "checkpoint": str(cfg.ckpt_path),
         "data_root": str(cfg.data.root),
         "split": cfg.split,
-        "tta": cfg.tta,
+        "flip_average": bool(model.hparams.flip_average),
         "faces": datamodule.spec.faces.mode,
         "skipped_rows": len(problems),
         "no_face_rows": no_face,

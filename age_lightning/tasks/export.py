@@ -57,6 +57,7 @@ def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict
             "clamp": [MIN_AGE, MAX_AGE],
             "scale": "age_scale" if model.uncertain else None,
             "head": model.hparams.get("head", "point"),
+            "mirror_averaged_in_graph": bool(model.hparams.flip_average),
         },
         "target_denormalization": {
             "age_mean": float(model.age_mean),
