@@ -99,7 +99,7 @@ def render_report(m: dict) -> str:
         "# Age estimation: evaluation report",
         "",
         f"Checkpoint `{m.get('checkpoint', '?')}` on `{m.get('data_root', '?')}` (split: {m.get('split', '?')}, "
-        f"test-time flip averaging: {'on' if m.get('flip_average') else 'off'}).",
+        f"answers averaged with the mirror image: {'on' if m.get('flip_average') else 'off'}).",
         "",
         *_photos_section(m),
         "## Overall",
