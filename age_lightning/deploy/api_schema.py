@@ -16,7 +16,7 @@ PHOTO_BODY = {
                     "type": "object",
                     "required": ["photo"],
                     "properties": {"photo": BINARY},
-                    "additionalProperties": False,
+                    "description": "The photo as a file field; other fields (at most 16 in all) are ignored.",
                 },
                 "encoding": {"photo": {"contentType": "image/jpeg, image/png"}},
             },
