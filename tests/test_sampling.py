@@ -54,5 +54,6 @@ def test_source_weights_lean_towards_a_folder_after_balancing():
     assert balanced[rows["source"] == "b"].sum() == pytest.approx(2 * balanced[rows["source"] == "a"].sum())
     alone = balance_weights(rows, [], source_weights={"b": 2})  # no balancing: b's rows simply count twice
     assert sorted(set(alone)) == [1.0, 2.0]
+    assert balance_weights(rows, [], source_weights={}) is None  # nothing to weigh: every photo once per epoch
     with pytest.raises(UserError, match="folder of data.root"):
         balance_weights(rows, ["source"], source_weights={"c": 2})

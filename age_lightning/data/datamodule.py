@@ -277,10 +277,7 @@ class AgeDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         dataset = self.dataset("train")
-        balance = dict(self.hparams.balance or {})
-        by = list(balance.pop("by", None) or [])
-        weighted = by or balance.get("source_weights")
-        weights = balance_weights(self.tables["train"], by, **balance) if weighted else None
+        weights = balance_weights(self.tables["train"], **(self.hparams.balance or {}))
         return self.loader(
             dataset,
             sampler=EpochShuffle(len(dataset), self.hparams.seed, weights),

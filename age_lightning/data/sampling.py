@@ -13,24 +13,28 @@ BALANCE_KEYS = ("source", "age_band")
 
 def balance_weights(
     table: pd.DataFrame,
-    by: list[str],
+    by: list[str] | None = None,
     power: float = 1.0,
     cap: float = 4.0,
     source_weights: dict[str, float] | None = None,
-) -> np.ndarray:
-    """A sampling weight per row that evens out the groups formed by `by` (source and/or age_band).
+) -> np.ndarray | None:
+    """A sampling weight per row that evens out the groups formed by `by` (source and/or age_band); None when
+    there is nothing to weigh (no `by`, no source_weights): every photo once per epoch.
 
     A row of a group with n photos weighs (n_largest / n) ** power, at most `cap`: power 1 is inverse frequency
     (every group as often as the largest, up to cap times as often as its size), 0.5 its square root.
     source_weights then multiplies the rows of the named source folders (e.g. {aaf_train: 2}: that folder drawn
     twice as often as balancing alone would), to lean the recipe towards the population that matters most.
     """
+    by = list(by or [])
     unknown = sorted(set(by) - set(BALANCE_KEYS))
     if unknown:
         raise ValueError(f"data.balance.by: unknown {unknown}; use any of {list(BALANCE_KEYS)}")
     if cap < 1 or power < 0:
         raise ValueError(f"data.balance needs cap >= 1 and power >= 0, got cap={cap}, power={power}")
     source_weights = dict(source_weights or {})
+    if not (by or source_weights):
+        return None
     missing = sorted(set(source_weights) - set(table["source"]))
     if missing or any(not weight > 0 for weight in source_weights.values()):
         raise UserError(
