@@ -8,6 +8,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from age_lightning.data.datamodule import AgeDataModule
 from age_lightning.tasks.resolvers import native_cpu_bf16
 from age_lightning.tasks.train import train
 from conftest import CONF_DIR, compose_config, run_command, tiny_train_overrides
@@ -45,6 +46,26 @@ def test_demo_config_trains_checkpoints_and_tests(tmp_path):
         "test/bands/25-39/mae",
     } <= set(tags["scalars"])
     assert "val/predictions" in tags["images"]
+
+
+def test_progressive_resizing_trains_the_first_passes_smaller_and_validates_at_full_size(tmp_path, monkeypatch):
+    seen = set()
+    transfer = AgeDataModule.on_after_batch_transfer
+
+    def record(self, batch, dataloader_idx):
+        images, ages = transfer(self, batch, dataloader_idx)
+        seen.add(("train" if self.trainer.training else "eval", self.trainer.current_epoch, images.shape[-1]))
+        return images, ages
+
+    monkeypatch.setattr(AgeDataModule, "on_after_batch_transfer", record)
+    overrides = tiny_train_overrides(tmp_path, "trainer.max_epochs=2", "data.progressive={size: 16, epochs: 1}")
+    train(compose_config("train", overrides))
+    assert {(stage, epoch, side) for stage, epoch, side in seen if stage == "train" or epoch < 2} == {
+        ("train", 0, 16),
+        ("eval", 0, 32),
+        ("train", 1, 32),
+        ("eval", 1, 32),
+    }
 
 
 @pytest.mark.slow

@@ -86,6 +86,7 @@ class AgeDataModule(L.LightningDataModule):
         cache_dir: str | None = None,
         seed: int = 0,
         balance: dict | None = None,
+        progressive: dict | None = None,
     ):
         """
         root: a labeled-photo folder, or several (a list) that are validated and split each on its own and trained
@@ -100,6 +101,8 @@ class AgeDataModule(L.LightningDataModule):
         balance: {by: [source, age_band], power, cap, source_weights} draws training photos with
           `sampling.balance_weights` (by: [] and no source_weights shows every photo once per epoch).
         cache: keep the photos' squares in a memory-mapped array in cache_dir (always on with faces.mode=align).
+        progressive: {size, epochs}: progressive resizing, the first `epochs` training passes at `size` px (the same
+          crops with fewer pixels: cheaper passes), the rest and every evaluation at image_size.
         """
         super().__init__()
         if on_invalid not in ("error", "skip"):
@@ -122,6 +125,10 @@ class AgeDataModule(L.LightningDataModule):
         self.split = asdict(SplitSettings(**(split or {})))
         self.spec = InputSpec(image_size, FacePolicy.from_dict(faces))
         self.augmentation = BatchAugmentation(image_size, **(augmentation or {}))
+        self.progressive = dict(progressive or {"size": image_size, "epochs": 0})
+        size, epochs = self.progressive.get("size", 0), self.progressive.get("epochs", -1)
+        if set(self.progressive) != {"size", "epochs"} or size < 1 or epochs < 0:
+            raise ValueError(f"data.progressive must be {{size: >= 1, epochs: >= 0}}, got {progressive}")
         self.uses_cache = cache or self.spec.faces.aligns
         self.tables: dict[str, pd.DataFrame] = {}
         self.squares: np.ndarray | None = None  # the cache array
@@ -266,8 +273,13 @@ class AgeDataModule(L.LightningDataModule):
         if images.dtype != torch.uint8:
             return batch
         if seeds:
-            return self.augmentation(images, seeds[0].tolist()), ages
+            return self.augmentation(images, seeds[0].tolist(), self.train_size()), ages
         return self.eval_batch(images), ages
+
+    def train_size(self) -> int:
+        """The side of this epoch's training images (data.progressive)."""
+        epoch = self.trainer.current_epoch if self.trainer else 0
+        return self.progressive["size"] if epoch < self.progressive["epochs"] else self.hparams.image_size
 
     def eval_images(self, split: str, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The first `count` images of a split, evaluation-transformed, and their ages (for display)."""

@@ -57,18 +57,22 @@ class BatchAugmentation:
     def is_identity(self) -> bool:
         return not (self.crop_scale or self.hflip or self.rotation or self.color_jitter)
 
-    def __call__(self, squares: torch.Tensor, seeds: list[int]) -> torch.Tensor:
-        """uint8 (B, 3, side, side) and one seed per image -> normalized float (B, 3, image_size, image_size)."""
-        if self.is_identity:
+    def __call__(self, squares: torch.Tensor, seeds: list[int], size: int | None = None) -> torch.Tensor:
+        """uint8 (B, 3, side, side) and one seed per image -> normalized float (B, 3, size, size).
+
+        size: the output's side, image_size by default; a smaller one shows the same crops with fewer pixels.
+        """
+        size = size or self.image_size
+        if self.is_identity and size == self.image_size:
             return eval_batch(squares, self.image_size)
         draws = torch.stack([torch.rand(8, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
         draws = draws.to(squares.device)
-        images = self._geometry(squares.float() / 255, draws)
+        images = self._geometry(squares.float() / 255, draws, size)
         if self.color_jitter:
             images = self._jitter(images, draws[:, 5:8])
         return normalize(images)
 
-    def _geometry(self, images: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
+    def _geometry(self, images: torch.Tensor, draws: torch.Tensor, size: int) -> torch.Tensor:
         side = images.shape[-1]
         if self.crop_scale:
             low, high = self.crop_scale
@@ -85,7 +89,7 @@ class BatchAugmentation:
         theta = torch.stack(
             [torch.stack([cos * mirror, -sin, shift_x], 1), torch.stack([sin * mirror, cos, shift_y], 1)], 1
         )
-        grid = F.affine_grid(theta, [len(images), 3, self.image_size, self.image_size], align_corners=False)
+        grid = F.affine_grid(theta, [len(images), 3, size, size], align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
     def _jitter(self, images: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
