@@ -12,10 +12,12 @@ from PIL import Image
 
 from age_lightning.ages import ID_CHECK_AGE
 from age_lightning.calibration import Calibration, IdCheck, default_rule
+from age_lightning.errors import UserError
 from age_lightning.faces import Face, FaceAligner, FacePolicy
 from age_lightning.images import load_rgb
 from age_lightning.preprocess import (
     DEFAULT_IMAGE_SIZE,
+    DEFAULT_VIEW,
     IMAGENET_MEAN,
     IMAGENET_STD,
     center_offsets,
@@ -29,11 +31,16 @@ from age_lightning.preprocess import (
 class InputSpec:
     image_size: int = DEFAULT_IMAGE_SIZE
     faces: FacePolicy = field(default_factory=FacePolicy)
+    view: float = DEFAULT_VIEW  # the network sees the centred `view` of the square's side
     mean: tuple = IMAGENET_MEAN
     std: tuple = IMAGENET_STD
     id_rule: str | None = None  # point | interval; None: interval when calibrated, else point
     id_check_age: float = ID_CHECK_AGE  # the point rule asks below this age
     calibration: Calibration | None = None
+
+    def __post_init__(self):
+        if not 0 < self.view <= 1:
+            raise UserError(f"the view (data.view) must be a fraction of the square's side in (0, 1], got {self.view}")
 
     @classmethod
     def from_checkpoint(cls, trained_data: dict, model_hparams: dict, calibration: Calibration | None) -> "InputSpec":
@@ -41,6 +48,7 @@ class InputSpec:
         return cls(
             image_size=int(trained_data.get("image_size", DEFAULT_IMAGE_SIZE)),
             faces=FacePolicy.from_dict(trained_data.get("faces")),
+            view=float(trained_data.get("view", DEFAULT_VIEW)),
             id_check_age=float(model_hparams.get("id_check_age", ID_CHECK_AGE)),
             calibration=calibration,
         )
@@ -51,6 +59,7 @@ class InputSpec:
         return cls(
             image_size=int(metadata["input"]["size"]),
             faces=FacePolicy.from_dict(metadata.get("faces")),
+            view=float(metadata["input"].get("view", DEFAULT_VIEW)),
             mean=tuple(metadata["input"].get("mean", IMAGENET_MEAN)),
             std=tuple(metadata["input"].get("std", IMAGENET_STD)),
             id_rule=metadata.get("id_rule"),
@@ -67,7 +76,7 @@ class InputSpec:
                 "dtype": "float32",
                 "size": self.image_size,
                 "resize_shorter_side": self.side,
-                "crop": "center",
+                "view": self.view,
                 "interpolation": "bilinear",
                 "scale": 1 / 255,
                 "mean": list(self.mean),
@@ -97,7 +106,7 @@ class InputSpec:
 
     @property
     def side(self) -> int:
-        """Photos become squares of this side, from which the centred image_size crop is the network's input."""
+        """Photos become squares of this side, whose centred view, resampled to image_size, is the network's input."""
         return square_side(self.image_size)
 
     @property
@@ -109,17 +118,15 @@ class InputSpec:
         return IdCheck(self.rule, self.id_check_age, self.calibration)
 
     def normalize(self, square: np.ndarray) -> np.ndarray:
-        """uint8 square (side, side, 3) -> float32 network input (3, image_size, image_size): centre crop,
+        """uint8 square (side, side, 3) -> float32 network input (3, image_size, image_size): the centred view,
         scaled to [0, 1], normalized by mean and std."""
-        return normalize(square, self.image_size, self.mean, self.std)
+        return normalize(square, self.image_size, self.view, self.mean, self.std)
 
 
-def photo_square(image: Image.Image, side: int, image_size: int) -> np.ndarray:
-    """(side, side, 3) uint8 of a whole photo: shorter side resized to `side`, long side cut so that the centred
-    image_size crop matches a direct center crop of the resized photo."""
+def photo_square(image: Image.Image, side: int) -> np.ndarray:
+    """(side, side, 3) uint8 of a whole photo: shorter side resized to `side`, the long side's centre kept."""
     image = resize_shorter_side(image, side)
-    inner = center_offsets((side, side), image_size)[0]
-    left, top = (offset - inner for offset in center_offsets(image.size, image_size))
+    left, top = center_offsets(image.size, side)
     return np.asarray(image.crop((left, top, left + side, top + side)))
 
 
@@ -144,7 +151,7 @@ class PhotoPreparer:
     def square(self, image: Image.Image) -> tuple[np.ndarray | None, dict]:
         """(uint8 square, face record); the square is None when the policy wants a face and none is found."""
         if self.aligner is None:
-            return photo_square(image, self.spec.side, self.spec.image_size), {}
+            return photo_square(image, self.spec.side), {}
         aligned = self.aligner(image, self.spec.side)
         if aligned is None:
             return None, {"faces_found": 0}
@@ -158,7 +165,7 @@ class PhotoPreparer:
         """The input of every face found (the `max_faces` largest), the policy's preferred one first, with its
         face; without the face step one input for the whole photo (face None)."""
         if self.aligner is None:
-            return [(self.spec.normalize(photo_square(image, self.spec.side, self.spec.image_size)), None)]
+            return [(self.spec.normalize(photo_square(image, self.spec.side)), None)]
         return [
             (self.spec.normalize(np.asarray(aligned.image)), aligned.face)
             for aligned in self.aligner.align_all(image, self.spec.side, max_faces)

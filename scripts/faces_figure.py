@@ -1,7 +1,7 @@
 """The README's picture of the face step: `python scripts/faces_figure.py [--photo P] [--output docs/faces.png]`.
 
 A whole photo with the detected box and 5 landmarks, the aligned crop (faces=align, UTKFace framing), a looser
-crop (faces.face_scale=0.8) and what the 64 px network sees (the centre crop of the aligned square).
+crop (faces.face_scale=0.8) and what the 64 px network sees (the answer's centred view of the aligned square).
 """
 
 import argparse
@@ -11,10 +11,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from age_lightning.faces import FaceAligner, FacePolicy  # noqa: E402
 from age_lightning.images import load_rgb  # noqa: E402
-from age_lightning.preprocess import center_offsets, square_side  # noqa: E402
+from age_lightning.preprocess import DEFAULT_VIEW, square_side  # noqa: E402
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "astronaut.jpg"
 
@@ -29,8 +30,9 @@ def main() -> None:
     aligned = FaceAligner(FacePolicy(mode="align"))(photo, 200)
     looser = FaceAligner(FacePolicy(mode="align", face_scale=0.8))(photo, 200)
     square = FaceAligner(FacePolicy(mode="align"))(photo, square_side(64)).image
-    left, top = center_offsets(square.size, 64)
-    network = square.crop((left, top, left + 64, top + 64))
+    margin = square.size[0] * (1 - DEFAULT_VIEW) / 2
+    box = (margin, margin, square.size[0] - margin, square.size[1] - margin)
+    network = square.resize((64, 64), Image.Resampling.BILINEAR, box=box)
 
     figure, axes = plt.subplots(1, 4, figsize=(13, 3.6))
     axes[0].imshow(photo)

@@ -30,7 +30,7 @@ def test_the_default_rule_follows_the_calibration():
 
 
 def test_model_json_entries_give_back_the_same_spec():
-    spec = InputSpec(80, FacePolicy(mode="align", face_scale=0.9), id_check_age=21.0, calibration=CALIBRATION)
+    spec = InputSpec(80, FacePolicy(mode="align", face_scale=0.9), view=0.9, id_check_age=21.0, calibration=CALIBRATION)
     metadata = spec.to_metadata()
     assert metadata["input"]["size"] == 80 and metadata["id_rule"] == "interval"
     assert InputSpec.from_metadata(metadata) == spec.override(id_rule="interval")
@@ -39,6 +39,12 @@ def test_model_json_entries_give_back_the_same_spec():
 def test_checkpoints_from_before_the_face_step_mean_whole_photos():
     spec = InputSpec.from_checkpoint({"image_size": 96}, {}, None)
     assert spec.faces.mode == "none" and spec.image_size == 96 and spec.side == 110 and spec.rule == "point"
+
+
+@pytest.mark.parametrize("view", [0, -0.5, 1.2])
+def test_a_view_outside_the_square_is_refused_with_its_setting_named(view):
+    with pytest.raises(UserError, match=r"data\.view"):
+        InputSpec(64, view=view)
 
 
 def test_the_input_is_the_square_normalized():

@@ -58,7 +58,10 @@ def test_progressive_resizing_trains_the_first_passes_smaller_and_validates_at_f
         return images, ages
 
     monkeypatch.setattr(AgeDataModule, "on_after_batch_transfer", record)
-    overrides = tiny_train_overrides(tmp_path, "trainer.max_epochs=2", "data.progressive={size: 16, epochs: 1}")
+    # fp32: in bf16 a 16 px ResNet50 (1x1 maps from layer3 on) sometimes diverges, and this test is about sizes
+    overrides = tiny_train_overrides(
+        tmp_path, "trainer.max_epochs=2", "trainer.precision=32-true", "data.progressive={size: 16, epochs: 1}"
+    )
     train(compose_config("train", overrides))
     assert {(stage, epoch, side) for stage, epoch, side in seen if stage == "train" or epoch < 2} == {
         ("train", 0, 16),

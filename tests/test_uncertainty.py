@@ -12,7 +12,8 @@ from age_lightning.calibration import IdCheck
 from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.images import load_rgb
 from age_lightning.input_spec import InputSpec, PhotoPreparer
-from age_lightning.model.inference import load_checkpoint
+from age_lightning.model.inference import checkpoint_spec, load_checkpoint
+from age_lightning.preprocess import DEFAULT_VIEW
 from age_lightning.tasks.export import calibration_images, export_onnx, quantize_int8
 from conftest import run_command
 
@@ -141,10 +142,14 @@ def test_recalibrate_refits_on_another_folder_without_retraining(tiny_uncertain_
         f"paths.output_dir={tmp_path}",
         f"paths.log_dir={tmp_path}/logs",
     ]
-    result = run_command("recalibrate.py", *common, "split=all", "calibration.max_pass=0.1", cwd=tmp_path)
+    result = run_command(
+        "recalibrate.py", *common, "split=all", "calibration.max_pass=0.1", "data.view=0.9", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    before, _ = load_checkpoint(checkpoint)
-    after, _ = load_checkpoint(str(tmp_path / "recalibrated.ckpt"))
+    before, trained_data = load_checkpoint(checkpoint)
+    after, recalibrated_data = load_checkpoint(str(tmp_path / "recalibrated.ckpt"))
+    # the new calibration answers at the view it was fitted at
+    assert trained_data["view"] == DEFAULT_VIEW and checkpoint_spec(after, recalibrated_data).view == 0.9
     assert after.calibration.photos == 160 and after.calibration.max_pass == 0.1
     assert after.calibration.source.endswith("(all)") and after.calibration != before.calibration
     for name, weights in before.state_dict().items():

@@ -25,7 +25,7 @@ from age_lightning.data.transforms import BatchAugmentation, eval_batch
 from age_lightning.errors import DatasetError
 from age_lightning.faces import NO_FACE, FacePolicy
 from age_lightning.input_spec import InputSpec
-from age_lightning.preprocess import DEFAULT_IMAGE_SIZE
+from age_lightning.preprocess import DEFAULT_IMAGE_SIZE, DEFAULT_VIEW
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class AgeDataModule(L.LightningDataModule):
         on_invalid: str = "error",
         check_images: bool = True,
         image_size: int = DEFAULT_IMAGE_SIZE,
+        view: float | None = None,
         augmentation: dict | None = None,
         faces: dict | None = None,
         batch_size: int = 32,
@@ -93,6 +94,8 @@ class AgeDataModule(L.LightningDataModule):
           on together; every row keeps its folder's name as `source`.
         split: {protocol: auto|random|column|seed_notebook, fractions: {train, val, calibration, test}, seed}.
         on_invalid: "error" stops on any bad row; "skip" drops bad rows and writes them to report_dir.
+        view: the answer's view, a fraction of the square's side (`preprocess.view_taps`); None:
+          preprocess.DEFAULT_VIEW, recorded as its value so that the checkpoint keeps it.
         augmentation: keyword arguments of `transforms.BatchAugmentation` (crop_scale, hflip, rotation,
           color_jitter).
         faces: the face policy (`faces.FacePolicy` fields); mode align detects and aligns every photo once, into
@@ -108,6 +111,7 @@ class AgeDataModule(L.LightningDataModule):
         if on_invalid not in ("error", "skip"):
             raise ValueError(f"data.on_invalid must be 'error' or 'skip', got {on_invalid!r}")
         self.save_hyperparameters(logger=False)
+        self.hparams.view = DEFAULT_VIEW if view is None else view
         roots = [root] if isinstance(root, (str, Path)) else list(root)
         self.specs = [
             LabelsSpec(
@@ -123,8 +127,8 @@ class AgeDataModule(L.LightningDataModule):
         names = [Path(r).name for r in roots]
         self.sources = names if len(set(names)) == len(names) else [str(r) for r in roots]
         self.split = asdict(SplitSettings(**(split or {})))
-        self.spec = InputSpec(image_size, FacePolicy.from_dict(faces))
-        self.augmentation = BatchAugmentation(image_size, **(augmentation or {}))
+        self.spec = InputSpec(image_size, FacePolicy.from_dict(faces), self.hparams.view)
+        self.augmentation = BatchAugmentation(image_size, self.hparams.view, **(augmentation or {}))
         self.progressive = dict(progressive or {"size": image_size, "epochs": 0})
         size, epochs = self.progressive.get("size", 0), self.progressive.get("epochs", -1)
         if set(self.progressive) != {"size", "epochs"} or size < 1 or epochs < 0:
@@ -263,8 +267,8 @@ class AgeDataModule(L.LightningDataModule):
         return SquareDataset(self.table(split), cache.SquareMaker(self.spec), self.squares)
 
     def eval_batch(self, squares: torch.Tensor) -> torch.Tensor:
-        """uint8 squares -> the network's normalized input (centre crop)."""
-        return eval_batch(squares, self.hparams.image_size)
+        """uint8 squares -> the network's normalized input (the answer's view)."""
+        return eval_batch(squares, self.hparams.image_size, self.hparams.view)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Batches arrive as uint8 squares: transform them here, on the accelerator. Training batches (from

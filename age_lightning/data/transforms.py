@@ -2,7 +2,8 @@
 
 Every photo becomes a uint8 square first (`input_spec.PhotoPreparer.square`, cached by cache.py), so
 training and evaluation share one path with or without the decoded-image cache:
-- evaluation: the centred image_size crop, normalized (what `preprocess.normalize` does with numpy for the predictors);
+- evaluation: the centred view of each square resampled to image_size, normalized (what `preprocess.normalize`
+  does with numpy for the predictors);
 - training: per image a random zoom + shift (the crop), rotation and mirror in one affine resampling
   (`grid_sample`), then brightness / contrast / saturation jitter, all vectorized. Each image's random
   choices come from its own seed, so a batch's augmentation never depends on the global RNG, the number of
@@ -14,7 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from age_lightning.preprocess import IMAGENET_MEAN, IMAGENET_STD, center_offsets
+from age_lightning.preprocess import DEFAULT_VIEW, IMAGENET_MEAN, IMAGENET_STD, take_view, view_taps
 
 GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
@@ -27,30 +28,29 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images - mean) / std
 
 
-def center_crop(squares: torch.Tensor, image_size: int) -> torch.Tensor:
-    """The evaluation crop: exactly torchvision's CenterCrop(image_size) of each square."""
-    left, top = center_offsets((squares.shape[-1], squares.shape[-2]), image_size)
-    return squares[..., top : top + image_size, left : left + image_size]
-
-
-def eval_batch(squares: torch.Tensor, image_size: int) -> torch.Tensor:
-    return normalize(center_crop(squares, image_size))
+def eval_batch(squares: torch.Tensor, image_size: int, view: float = DEFAULT_VIEW) -> torch.Tensor:
+    """uint8 squares -> the network's input: the centred `view` of each square's side (`preprocess.view_taps`)."""
+    taps = (torch.from_numpy(t).to(squares.device) for t in view_taps(squares.shape[-1], image_size, view))
+    return normalize(take_view(squares.float() / 255, *taps))
 
 
 class BatchAugmentation:
     def __init__(
         self,
         image_size: int,
+        view: float = DEFAULT_VIEW,
         crop_scale: tuple[float, float] | None = None,
         hflip: float = 0.0,
         rotation: float = 0.0,
         color_jitter: float = 0.0,
     ):
-        """crop_scale: range of the crop's area as a fraction of the square, e.g. (0.8, 1.0) (as
-        RandomResizedCrop's scale, square crops); None: the evaluation crop. hflip: mirror probability.
+        """view: the answer's view (`eval_batch`). crop_scale: range of the crop's area as a fraction of the
+        square, e.g. (0.8, 1.0) (as RandomResizedCrop's scale, square crops); None: the answer's view. hflip:
+        mirror probability.
         rotation: max degrees either way. color_jitter: max relative change of brightness, contrast, saturation.
         """
-        self.image_size, self.hflip, self.rotation, self.color_jitter = image_size, hflip, rotation, color_jitter
+        self.image_size, self.view = image_size, view
+        self.hflip, self.rotation, self.color_jitter = hflip, rotation, color_jitter
         self.crop_scale = tuple(crop_scale) if crop_scale else None
 
     @property
@@ -64,7 +64,7 @@ class BatchAugmentation:
         """
         size = size or self.image_size
         if self.is_identity and size == self.image_size:
-            return eval_batch(squares, self.image_size)
+            return eval_batch(squares, self.image_size, self.view)
         draws = torch.stack([torch.rand(8, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
         draws = draws.to(squares.device)
         images = self._geometry(squares.float() / 255, draws, size)
@@ -73,15 +73,12 @@ class BatchAugmentation:
         return normalize(images)
 
     def _geometry(self, images: torch.Tensor, draws: torch.Tensor, size: int) -> torch.Tensor:
-        side = images.shape[-1]
         if self.crop_scale:
             low, high = self.crop_scale
             zoom = torch.sqrt(low + (high - low) * draws[:, 0])  # the crop's side / the square's side
-        else:
-            zoom = torch.full_like(draws[:, 0], self.image_size / side)
-        if self.crop_scale:
             shift_x, shift_y = ((2 * draws[:, i] - 1) * (1 - zoom) for i in (1, 2))
-        else:  # the evaluation crop's position, jittered only by rotation and flip
+        else:  # the answer's view, jittered only by rotation and flip
+            zoom = torch.full_like(draws[:, 0], self.view)
             shift_x, shift_y = torch.zeros_like(zoom), torch.zeros_like(zoom)
         angle = (2 * draws[:, 3] - 1) * math.radians(self.rotation)
         mirror = torch.where(draws[:, 4] < self.hflip, -1.0, 1.0)

@@ -93,11 +93,16 @@ def fit_calibration(model, datamodule, split: str, settings, source: str = "") -
 
 
 def write_calibration(
-    ckpt_path: str | Path, calibration: Calibration | None, error_model: ErrorModel, output: str | Path | None = None
+    ckpt_path: str | Path,
+    calibration: Calibration | None,
+    error_model: ErrorModel,
+    view: float,
+    output: str | Path | None = None,
 ) -> Path:
-    """Store the calibration (when there is one) and the error model in a checkpoint (in place, or in a copy at
-    `output`)."""
+    """Store the calibration (when there is one), the error model and the answer's view they were fitted at in a
+    checkpoint (in place, or in a copy at `output`)."""
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    checkpoint.setdefault("datamodule_hyper_parameters", {})["view"] = view
     if calibration is not None:
         checkpoint["calibration"] = calibration.to_dict()
     checkpoint["error_model"] = error_model.to_dict()
@@ -119,6 +124,6 @@ def recalibrate(cfg) -> Path:
     calibration, error_model = fit_calibration(
         model, datamodule, cfg.split, cfg.calibration, source=f"{cfg.data.root} ({cfg.split})"
     )
-    output = write_calibration(cfg.ckpt_path, calibration, error_model, cfg.output)
+    output = write_calibration(cfg.ckpt_path, calibration, error_model, datamodule.hparams.view, cfg.output)
     log.info("Calibrated checkpoint: %s (export it again for the ONNX model)", output)
     return output

@@ -29,6 +29,7 @@ def checkpoint_datamodule(cfg: DictConfig, model, trained_data: dict):
     datamodule = hydra.utils.instantiate(
         cfg.data,
         image_size=cfg.data.image_size or spec.image_size,
+        view=cfg.data.view or spec.view,
         split=cfg.data.split or trained_data.get("split"),
         faces=spec.faces.to_dict(),
     )

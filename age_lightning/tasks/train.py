@@ -71,4 +71,4 @@ def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> No
     except CalibrationError as error:
         log.warning("Not calibrated: %s", error)
         return
-    write_calibration(ckpt_path, calibration, error_model)
+    write_calibration(ckpt_path, calibration, error_model, datamodule.hparams.view)
