@@ -1,8 +1,8 @@
 """Property: any labels.csv content gives a validated table or the documented DatasetError, nothing else."""
 
-import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -32,16 +32,20 @@ HEADERS = st.sampled_from(
 )
 RAW = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
 
-FOLDER = Path(tempfile.mkdtemp(prefix="labels_property_"))
-(FOLDER / "final_files" / "sub").mkdir(parents=True)
-for name in ("a.jpg", "b.png", "sub/c.jpg"):
-    Image.new("RGB", (8, 8)).save(FOLDER / "final_files" / name)
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("labels_property")
+    (root / "final_files" / "sub").mkdir(parents=True)
+    for name in ("a.jpg", "b.png", "sub/c.jpg"):
+        Image.new("RGB", (8, 8)).save(root / "final_files" / name)
+    return root
 
 
-def check(content: str) -> None:
-    (FOLDER / "labels.csv").write_text(content, encoding="utf-8")
+def check(folder: Path, content: str) -> None:
+    (folder / "labels.csv").write_text(content, encoding="utf-8")
     try:
-        table, problems = read_labels(LabelsSpec(root=str(FOLDER)))
+        table, problems = read_labels(LabelsSpec(root=str(folder)))
     except DatasetError as error:
         assert str(error)
         return
@@ -53,11 +57,11 @@ def check(content: str) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(HEADERS, ROWS)
-def test_structured_csv_contents(header, rows):
-    check("\n".join([header, *(f"{name},{age}" for name, age in rows)]) + "\n")
+def test_structured_csv_contents(folder, header, rows):
+    check(folder, "\n".join([header, *(f"{name},{age}" for name, age in rows)]) + "\n")
 
 
 @settings(max_examples=150, deadline=None)
 @given(RAW)
-def test_arbitrary_text(text):
-    check(text)
+def test_arbitrary_text(folder, text):
+    check(folder, text)
