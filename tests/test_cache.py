@@ -28,13 +28,16 @@ def make_photos(folder, sizes):
     return paths
 
 
-def test_cache_is_built_once_reused_and_invalidated(tmp_path):
+def test_cache_is_built_once_reused_and_invalidated(tmp_path, monkeypatch):
     paths = make_photos(tmp_path / "photos", [(50, 50), (80, 40), (30, 90)])
     first, faces = cache.load_or_build(paths, tmp_path / "cache", InputSpec(32, NO_FACES))
     assert faces is None and first.shape == (3, 37, 37, 3) and len(list((tmp_path / "cache").glob("*.npy"))) == 1
     stamp = os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns
     again, _ = cache.load_or_build(paths, tmp_path / "cache", InputSpec(32, NO_FACES))
     assert np.array_equal(first, again) and os.stat(next((tmp_path / "cache").glob("*.npy"))).st_mtime_ns == stamp
+    monkeypatch.chdir(tmp_path)  # the same files named relatively share the entry
+    cache.load_or_build([os.path.relpath(path) for path in paths], tmp_path / "cache", InputSpec(32, NO_FACES))
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
 
     Image.new("RGB", (50, 50), (255, 0, 0)).save(paths[0])  # a changed file gets a new cache entry
     os.utime(paths[0], ns=(stamp + 10**9, stamp + 10**9))

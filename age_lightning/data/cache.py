@@ -5,9 +5,10 @@ the predictors and the service normalize): the whole photo under face policy `no
 `align`.
 
 The cache is a memory-mapped (N, side, side, 3) uint8 array, plus a csv of what the face step found per photo.
-Its file name is a hash of the file list, their modification times and sizes, the sizes and the face policy, so
-a changed dataset or policy is never served stale. Files are written under a temporary name and renamed when
-complete, so runs that start together never read a half-written cache.
+Its file name is a hash of the file list (resolved, so that a folder named by a relative or an absolute path shares
+one entry), their modification times and sizes, the sizes and the face policy, so a changed dataset or policy is
+never served stale. Files are written under a temporary name and renamed when complete, so runs that start
+together never read a half-written cache.
 """
 
 import hashlib
@@ -31,7 +32,7 @@ def cache_key(paths: list[str], spec: InputSpec) -> str:
     digest = hashlib.sha256(json.dumps([CACHE_VERSION, spec.side, spec.image_size, spec.faces.to_dict()]).encode())
     for path in paths:
         stat = os.stat(path)
-        digest.update(f"{path}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
+        digest.update(f"{os.path.realpath(path)}\0{stat.st_mtime_ns}\0{stat.st_size}\n".encode())
     return digest.hexdigest()[:24]
 
 
