@@ -11,11 +11,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np  # noqa: E402
 
 from age_lightning.faces import FaceAligner, FacePolicy  # noqa: E402
 from age_lightning.images import load_rgb  # noqa: E402
-from age_lightning.preprocess import DEFAULT_VIEW, square_side  # noqa: E402
+from age_lightning.preprocess import DEFAULT_VIEW, square_side, take_view, view_taps  # noqa: E402
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "astronaut.jpg"
 
@@ -30,9 +30,8 @@ def main() -> None:
     aligned = FaceAligner(FacePolicy(mode="align"))(photo, 200)
     looser = FaceAligner(FacePolicy(mode="align", face_scale=0.8))(photo, 200)
     square = FaceAligner(FacePolicy(mode="align"))(photo, square_side(64)).image
-    margin = square.size[0] * (1 - DEFAULT_VIEW) / 2
-    box = (margin, margin, square.size[0] - margin, square.size[1] - margin)
-    network = square.resize((64, 64), Image.Resampling.BILINEAR, box=box)
+    channels = np.asarray(square, np.float32).transpose(2, 0, 1) / 255  # take_view samples the last two axes
+    network = take_view(channels, *view_taps(square.size[0], 64, DEFAULT_VIEW)).transpose(1, 2, 0)
 
     figure, axes = plt.subplots(1, 4, figsize=(13, 3.6))
     axes[0].imshow(photo)
