@@ -29,11 +29,13 @@ Two ways to promise more than exchangeability:
 import math
 from dataclasses import asdict, dataclass, field
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE, MAX_AGE, MIN_AGE
 from age_lightning.errors import UserError
+from age_lightning.id_rules import interval_asks
 
 ALPHA = 0.05  # per side: a 90% interval
 MAX_PASS = 0.02  # share of minors the interval ID rule may let through
@@ -51,9 +53,6 @@ class CalibrationSettings:
     groups: list = field(default_factory=list)  # fit in every group of these columns (source and/or labels.csv
     #                             columns, e.g. [source,race]) and keep the strictest
     small_groups: str = "error"  # a group with too few photos or minors: error (naming it) | skip (recorded)
-
-
-RULES = ("point", "interval")
 
 
 class CalibrationError(UserError):
@@ -129,14 +128,23 @@ def robust_level(level: float, shift: float) -> float:
     return high
 
 
-def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float) -> tuple[float, float, float, float]:
+class Fit(NamedTuple):
+    """The bounds fitted on one set of calibration photos."""
+
+    lower: float
+    upper: float
+    margin: float
+    point_threshold: float
+
+
+def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float) -> Fit:
     lower, upper = interval_multipliers(ages, predicted, scale, alpha)
     predicted = np.asarray(predicted, float)
     margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), max_pass)
-    return lower, upper, margin, pass_cut(ages, predicted, max_pass)
+    return Fit(lower, upper, margin, pass_cut(ages, predicted, max_pass))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Calibration:
     """What calibration found; travels in the checkpoint and in model.json."""
 
@@ -177,30 +185,31 @@ class Calibration:
                 ages, predicted, scale, np.asarray(groups), fit_alpha, fit_pass, small_groups
             )
             fits = list(per_group.values())
-            worst = (min(f[0] for f in fits), max(f[1] for f in fits), max(f[2] for f in fits), max(f[3] for f in fits))
+            worst = Fit(
+                lower=min(f.lower for f in fits),
+                upper=max(f.upper for f in fits),
+                margin=max(f.margin for f in fits),
+                point_threshold=max(f.point_threshold for f in fits),
+            )
             adults = ages >= ID_CHECK_AGE
             found = {
                 "columns": list(group_columns),
-                "margins": {g: f[2] for g, f in per_group.items()},
+                "margins": {g: f.margin for g, f in per_group.items()},
                 "skipped": skipped,
-                "pooled_margin": pooled[2],
-                "adults_asked_pooled": _asked_share(predicted, scale, pooled[2], adults),
-                "adults_asked": _asked_share(predicted, scale, worst[2], adults),
+                "pooled_margin": pooled.margin,
+                "adults_asked_pooled": _asked_share(predicted, scale, pooled.margin, adults),
+                "adults_asked": _asked_share(predicted, scale, worst.margin, adults),
             }
             pooled = worst
-        lower, upper, margin, threshold = pooled
         return cls(
-            alpha,
-            lower,
-            upper,
-            max_pass,
-            margin,
-            threshold,
-            len(ages),
-            int(np.sum(ages < LEGAL_AGE)),
-            source,
-            shift,
-            found,
+            alpha=alpha,
+            max_pass=max_pass,
+            **pooled._asdict(),
+            photos=len(ages),
+            minors=int(np.sum(ages < LEGAL_AGE)),
+            source=source,
+            shift=shift,
+            groups=found,
         )
 
     @classmethod
@@ -225,8 +234,8 @@ class Calibration:
         return interval_asks(predicted, scale, self.margin)
 
 
-def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: str) -> tuple[dict, dict]:
-    """Each group's (lower, upper, margin, threshold); groups too small for the levels raise or are skipped."""
+def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: str) -> tuple[dict[str, Fit], dict]:
+    """Each group's Fit; groups too small for the levels raise or are skipped."""
     if small_groups not in SMALL_GROUPS:
         raise UserError(f"calibration.small_groups must be one of {SMALL_GROUPS}, got {small_groups!r}")
     fits, skipped = {}, {}
@@ -245,51 +254,6 @@ def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: s
     return fits, skipped
 
 
-def asks_unless_above(score, cut: float) -> np.ndarray:
-    """The one convention of every ID rule: a buyer passes only when the rule's score is above its cut, and is
-    asked for ID when it is at or below it (point rules: the predicted age against a threshold such as
-    ID_CHECK_AGE; the interval rule: the ID lower bound against LEGAL_AGE)."""
-    return ~(np.asarray(score, float) > cut)
-
-
-def interval_asks(predicted, scale, margin: float) -> np.ndarray:
-    """The interval rule: ask unless the ID lower bound, age - margin x scale, is above LEGAL_AGE."""
-    return asks_unless_above(np.asarray(predicted, float) - margin * np.asarray(scale, float), LEGAL_AGE)
-
-
 def _asked_share(predicted, scale, margin: float, adults) -> float | None:
     """Share of the adults asked for ID by the interval rule at `margin` (the friction it costs)."""
     return float(np.mean(interval_asks(predicted[adults], scale[adults], margin))) if adults.any() else None
-
-
-def default_rule(calibration: Calibration | None) -> str:
-    """The ID rule a model uses unless told otherwise: interval when it is calibrated, else point."""
-    return "interval" if calibration else "point"
-
-
-@dataclass(frozen=True)
-class IdCheck:
-    """The configured ID rule. point: ask unless the age is above id_check_age (Challenge 25). interval: ask
-    unless the calibrated ID lower bound is above LEGAL_AGE (needs a calibrated uncertain model)."""
-
-    rule: str = "point"
-    id_check_age: float = ID_CHECK_AGE
-    calibration: Calibration | None = None
-
-    def __post_init__(self):
-        if self.rule not in RULES:
-            raise UserError(f"id_rule must be one of {RULES}, got {self.rule!r}")
-        if self.rule == "interval" and self.calibration is None:
-            raise UserError(
-                "id_rule=interval needs a calibrated model with an uncertain head (train with "
-                "model.head=laplace, or calibrate it with recalibrate.py, then export it again)"
-            )
-
-    def asks_for_id(self, ages, scales=None) -> np.ndarray:
-        if self.calibration is None or self.rule == "point":  # (interval always has a calibration: __post_init__)
-            return asks_unless_above(ages, self.id_check_age)
-        return self.calibration.asks_for_id(ages, scales)
-
-    def bounds(self, ages, scales=None) -> tuple[np.ndarray, np.ndarray] | None:
-        """The calibrated interval, or None when the model has none."""
-        return None if self.calibration is None or scales is None else self.calibration.bounds(ages, scales)

@@ -11,9 +11,10 @@ import numpy as np
 from PIL import Image
 
 from age_lightning.ages import ID_CHECK_AGE
-from age_lightning.calibration import Calibration, IdCheck, default_rule
+from age_lightning.calibration import Calibration
 from age_lightning.errors import UserError
 from age_lightning.faces import Face, FaceAligner, FacePolicy
+from age_lightning.id_rules import IdCheck, default_rule
 from age_lightning.images import load_rgb
 from age_lightning.preprocess import (
     DEFAULT_IMAGE_SIZE,
@@ -52,42 +53,6 @@ class InputSpec:
             id_check_age=float(model_hparams.get("id_check_age", ID_CHECK_AGE)),
             calibration=calibration,
         )
-
-    @classmethod
-    def from_metadata(cls, metadata: dict) -> "InputSpec":
-        """From an exported model's model.json (`to_metadata`)."""
-        return cls(
-            image_size=int(metadata["input"]["size"]),
-            faces=FacePolicy.from_dict(metadata.get("faces")),
-            view=float(metadata["input"].get("view", DEFAULT_VIEW)),
-            mean=tuple(metadata["input"].get("mean", IMAGENET_MEAN)),
-            std=tuple(metadata["input"].get("std", IMAGENET_STD)),
-            id_rule=metadata.get("id_rule"),
-            id_check_age=float(metadata.get("id_check_age", ID_CHECK_AGE)),
-            calibration=Calibration.from_dict(metadata.get("calibration")),
-        )
-
-    def to_metadata(self) -> dict:
-        """model.json's entries for this spec (what a runtime without torch needs to prepare and decide)."""
-        return {
-            "input": {
-                "name": "image",
-                "layout": "NCHW",
-                "dtype": "float32",
-                "size": self.image_size,
-                "resize_shorter_side": self.side,
-                "view": self.view,
-                "interpolation": "bilinear",
-                "scale": 1 / 255,
-                "mean": list(self.mean),
-                "std": list(self.std),
-                "preprocessing": "age_lightning.input_spec.PhotoPreparer",
-            },
-            "faces": self.faces.to_dict(),
-            "id_check_age": self.id_check_age,
-            "id_rule": self.rule,
-            "calibration": self.calibration.to_dict() if self.calibration else None,
-        }
 
     def override(
         self, faces: dict | str | None = None, id_rule: str | None = None, id_check_age: float | None = None

@@ -43,12 +43,13 @@ def model_and_size(ckpt: str | None, image_size: int):
 
 def onnx_models(model, image_size: int, folder: Path, int8_calibration: list[np.ndarray] | None = None) -> dict:
     """The exported model under onnxruntime, and its static int8 copy when calibration images are given."""
+    from age_lightning.deploy.model_file import ModelFile
     from age_lightning.deploy.onnx_model import OnnxAgeModel
     from age_lightning.tasks.export import export_model, quantize_int8
 
     path = folder / "model.onnx"
     export_model(model, image_size, path)
-    path.with_suffix(".json").write_text(f'{{"input": {{"size": {image_size}}}, "id_check_age": 25}}')
+    ModelFile(InputSpec(image_size), model_file=path.name).write(path.with_suffix(".json"))
     models = {"onnxruntime fp32": OnnxAgeModel(path)}
     if int8_calibration is not None:
         quantized = quantize_int8(path, int8_calibration, folder / "model_int8.onnx")

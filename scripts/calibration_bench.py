@@ -17,7 +17,8 @@ import torch
 
 from age_lightning.ages import ADULTS
 from age_lightning.calibration import Calibration
-from age_lightning.evaluation.metrics import RuleOutcomes, interval_metrics
+from age_lightning.evaluation.metrics import interval_metrics
+from age_lightning.evaluation.outcomes import RuleOutcomes
 
 
 def outcomes(rows: pd.DataFrame, calibration: Calibration) -> str:

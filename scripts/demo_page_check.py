@@ -1,7 +1,7 @@
 """Check the service's demo page in a real headless browser: upload a photo, wait for the answer drawn on it,
 save a screenshot. Needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver).
 
-    python scripts/demo_page_check.py --url http://127.0.0.1:8000 --photo tests/data/astronaut.jpg --out demo.png \
+    python scripts/demo_page_check.py --url http://127.0.0.1:8000 --photo tests/assets/astronaut.jpg --out demo.png \
         [--key <a till key>]
 
 The service must run with demo=true.

@@ -17,7 +17,7 @@ from age_lightning.faces import FaceAligner, FacePolicy  # noqa: E402
 from age_lightning.images import load_rgb  # noqa: E402
 from age_lightning.preprocess import DEFAULT_VIEW, square_side, take_view, view_taps  # noqa: E402
 
-ASTRONAUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "astronaut.jpg"
+ASTRONAUT = Path(__file__).resolve().parents[1] / "tests" / "assets" / "astronaut.jpg"
 
 
 def main() -> None:

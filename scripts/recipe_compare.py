@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from age_lightning.ages import ADULTS, LEGAL_AGE, TEEN_BAND, age_band
-from age_lightning.calibration import Calibration, asks_unless_above
-from age_lightning.evaluation.metrics import RuleOutcomes, friction_at_pass_through, pass_scores
+from age_lightning.calibration import Calibration
+from age_lightning.evaluation.metrics import friction_at_pass_through, pass_scores
+from age_lightning.evaluation.outcomes import RuleOutcomes
+from age_lightning.id_rules import asks_unless_above
 
 CAP = 0.02
 

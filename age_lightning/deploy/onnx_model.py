@@ -1,12 +1,12 @@
-"""An exported ONNX model and its metadata (model.json beside model.onnx); needs only onnxruntime and numpy."""
+"""An exported ONNX model and its model.json beside it (`model_file.ModelFile`); needs only onnxruntime and numpy."""
 
-import json
+import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from age_lightning.deploy.model_file import ModelFile
 from age_lightning.errors import UserError
-from age_lightning.input_spec import InputSpec
 
 
 class OnnxAgeModel:
@@ -15,16 +15,22 @@ class OnnxAgeModel:
         import onnxruntime as ort
 
         path = Path(path)
-        metadata = path.with_suffix(".json")
-        if not path.is_file() or not metadata.is_file():
-            raise UserError(f"need {path} and {metadata} (written by python export.py)")
-        self.metadata = json.loads(metadata.read_text())
+        if not path.is_file() or not path.with_suffix(".json").is_file():
+            raise UserError(f"need {path} and {path.with_suffix('.json')} (written by python export.py)")
+        self.file = ModelFile.read(path.with_suffix(".json"))
+        self.spec = self.file.spec
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
-        self.spec = InputSpec.from_metadata(self.metadata)
+        self.info = {
+            "file": path.name,
+            "version": self.file.model_version,
+            "training_config_hash": self.file.training_config_hash,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+            "head": self.file.head,
+        }
 
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """float32 (N, 3, size, size) from input_spec.PhotoPreparer -> ages in years (N,) and their scales in years

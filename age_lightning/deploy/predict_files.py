@@ -12,9 +12,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from age_lightning.ages import age_band
-from age_lightning.calibration import IdCheck
 from age_lightning.errors import UserError
 from age_lightning.faces import NO_FACE, RECORD_COLUMNS
+from age_lightning.id_rules import IdCheck
 from age_lightning.input_spec import PhotoPreparer
 
 OK = "ok"

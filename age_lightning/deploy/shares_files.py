@@ -2,13 +2,14 @@
 a CSV and a markdown table. Needs no torch and no pandas."""
 
 import csv
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from age_lightning.deploy.model_file import ModelFile
 from age_lightning.errors import UserError
+from age_lightning.formatting import markdown_table, pct
 from age_lightning.shares import BANDS, BandShares, ErrorModel, estimate_shares
 
 OK = "ok"
@@ -18,11 +19,7 @@ EMPTY_GROUP = "(empty)"
 def read_error_model(model_json: str | Path) -> ErrorModel:
     """The error model in an exported model.json (a clear error when it is missing)."""
     path = Path(model_json)
-    try:
-        metadata = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise UserError(f"model={path}: cannot read it as model.json ({error})") from None
-    error_model = ErrorModel.from_dict(metadata.get("error_model"))
+    error_model = ModelFile.read(path).error_model
     if error_model is None:
         raise UserError(
             f"{path} has no error model (exported before shares existed, or never calibrated): run "
@@ -107,20 +104,22 @@ def write_shares_csv(results: list[tuple[tuple, BandShares]], by: list[str], pat
 
 def shares_markdown(results: list[tuple[tuple, BandShares]], by: list[str]) -> str:
     """One table row per group: corrected share [interval] of every band, and the photos it rests on."""
-    level = results[0][1].level
-    lines = [
-        f"Corrected age-band shares ({results[0][1].method}; {level:.0%} intervals; counted shares in parentheses)",
-        "",
-        "| " + " | ".join([*(by or ["group"]), "photos", *BANDS]) + " |",
-        "|" + "---|" * (len(by or ["group"]) + 1 + len(BANDS)),
-    ]
-    for key, s in results:
-        cells = [
-            f"{100 * s.share[i]:.0f}% [{100 * s.low[i]:.0f}-{100 * s.high[i]:.0f}] ({100 * s.naive[i]:.0f}%)"
-            for i in range(len(BANDS))
+    first = results[0][1]
+    rows = [
+        [
+            *(key or ("all",)),
+            f"{s.photos}" + (" (too few)" if s.too_few else ""),
+            *(
+                f"{pct(s.share[i], 0)} [{pct(s.low[i], 0)[:-1]}-{pct(s.high[i], 0)}] ({pct(s.naive[i], 0)})"
+                for i in range(len(BANDS))
+            ),
         ]
-        lines.append(
-            "| " + " | ".join([*(key or ("all",)), f"{s.photos}" + (" (too few)" if s.too_few else ""), *cells]) + " |"
-        )
+        for key, s in results
+    ]
+    lines = [
+        f"Corrected age-band shares ({first.method}; {first.level:.0%} intervals; counted shares in parentheses)",
+        "",
+        *markdown_table([*(by or ["group"]), "photos", *BANDS], rows),
+    ]
     notes = [f"- {', '.join(key) or 'all'}: {s.note}" for key, s in results if s.note]
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"

@@ -11,14 +11,10 @@ import numpy as np
 import pandas as pd
 
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE
-from age_lightning.calibration import MAX_PASS, Calibration, asks_unless_above
-from age_lightning.evaluation.metrics import (
-    CONFIDENCE,
-    RuleOutcomes,
-    band_metrics,
-    interval_metrics,
-    regression_metrics,
-)
+from age_lightning.calibration import MAX_PASS, Calibration
+from age_lightning.evaluation.metrics import band_metrics, interval_metrics, regression_metrics
+from age_lightning.evaluation.outcomes import CONFIDENCE, RuleOutcomes
+from age_lightning.id_rules import asks_unless_above
 
 MIN_ADULTS = 30  # adults a group needs before its friction is compared with other groups'
 

@@ -5,17 +5,19 @@ All functions take real and predicted ages (years) and return JSON-safe values: 
 measured (no people in the group) is None, never NaN.
 """
 
-from dataclasses import asdict, dataclass, fields
-
 import numpy as np
-from scipy.stats import binomtest
 
-from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
-from age_lightning.calibration import Calibration, asks_unless_above
+from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, age_band
+from age_lightning.calibration import Calibration
+from age_lightning.evaluation.outcomes import (
+    THRESHOLD_SEARCH,
+    AgeCheck,
+    RuleOutcomes,
+    asked,
+    not_asked,
+)
+from age_lightning.id_rules import asks_unless_above
 from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
-
-CONFIDENCE = 0.95
-THRESHOLD_SEARCH = np.arange(LEGAL_AGE, 61)  # candidate ID-check thresholds, years
 
 
 def regression_metrics(real, predicted) -> dict:
@@ -45,57 +47,8 @@ def band_metrics(real, predicted) -> dict:
     return result
 
 
-@dataclass(frozen=True)
-class Rate:
-    """count out of n: its share and the exact (Clopper-Pearson) two-sided interval's upper end (share and upper
-    are None when n is 0: nothing to measure)."""
-
-    count: int
-    n: int
-    share: float | None
-    upper: float | None
-
-    @classmethod
-    def of(cls, count: int, n: int, confidence: float = CONFIDENCE) -> "Rate":
-        if n == 0:
-            return cls(0, 0, None, None)
-        upper = binomtest(int(count), int(n)).proportion_ci(confidence_level=confidence, method="exact").high
-        return cls(int(count), int(n), count / n, float(upper))
-
-
-@dataclass(frozen=True)
-class RuleOutcomes:
-    """Whom an ID rule lets through (minors; 13-17 year olds) and whom it asks (adults: its friction; 18-24)."""
-
-    minors_pass_through: Rate
-    teens_pass_through: Rate
-    adult_friction: Rate
-    young_adults_asked: Rate
-
-    @classmethod
-    def of(cls, real, asked) -> "RuleOutcomes":
-        real, asked = np.asarray(real, float), np.asarray(asked, bool)
-        minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
-        teens = np.asarray(age_band(real)) == TEEN_BAND
-        young_adults = (real >= LEGAL_AGE) & ~adults
-        return cls(
-            Rate.of(int((~asked[minors]).sum()), int(minors.sum())),
-            Rate.of(int((~asked[teens]).sum()), int(teens.sum())),
-            Rate.of(int(asked[adults].sum()), int(adults.sum())),
-            Rate.of(int(asked[young_adults].sum()), int(young_adults.sum())),
-        )
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "RuleOutcomes":
-        """From a rule's entry in the metrics (its outcomes, beside other keys such as its setting)."""
-        return cls(**{f.name: Rate(**values[f.name]) for f in fields(cls)})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
 def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: float = 0.01) -> dict:
-    """How an "ask for ID unless the predicted age is above `threshold`" policy would work on this set.
+    """`AgeCheck.of` as metrics.json holds it:
 
     - minors_pass_through: minors (real age < 18) predicted above threshold, i.e. not asked for ID;
     - teens_pass_through: the same for 13-17 year olds;
@@ -103,17 +56,7 @@ def age_check_metrics(real, predicted, threshold: float = ID_CHECK_AGE, target: 
     - young_adults_asked: 18-24 year olds asked for ID (expected and fine under Challenge 25);
     - threshold_for_target: the smallest threshold whose minors' pass-through upper bound is <= target.
     """
-    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
-    minors = real < LEGAL_AGE
-    if not minors.any():
-        return {"measurable": False, "reason": "not measurable: no minors in this set", "threshold": threshold}
-    return {
-        "measurable": True,
-        "threshold": threshold,
-        "confidence": CONFIDENCE,
-        **RuleOutcomes.of(real, asks_unless_above(predicted, threshold)).to_dict(),
-        "threshold_for_target": _threshold_for_target(predicted[minors], predicted[real >= ID_CHECK_AGE], target),
-    }
+    return AgeCheck.of(real, predicted, threshold, target).to_dict()
 
 
 def interval_metrics(real, low, high) -> dict:
@@ -213,12 +156,12 @@ def age_check_curve(real, predicted, thresholds=THRESHOLD_SEARCH) -> dict:
     """Minors' pass-through (share and upper bound) and adult friction at each threshold, for plotting."""
     real, predicted = np.asarray(real, float), np.asarray(predicted, float)
     minors, adults = predicted[real < LEGAL_AGE], predicted[real >= ID_CHECK_AGE]
-    passing = [_not_asked(minors, t) for t in thresholds]
+    passing = [not_asked(minors, t) for t in thresholds]
     return {
         "threshold": [float(t) for t in thresholds],
         "minors_pass_through": [p.share for p in passing],
         "minors_upper": [p.upper for p in passing],
-        "adult_friction": [_asked(adults, t).share for t in thresholds],
+        "adult_friction": [asked(adults, t).share for t in thresholds],
     }
 
 
@@ -232,35 +175,6 @@ def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             scalars[name] = float(value)
     return scalars
-
-
-def _not_asked(predicted: np.ndarray, threshold: float) -> Rate:
-    return Rate.of(int((~asks_unless_above(predicted, threshold)).sum()), len(predicted))
-
-
-def _asked(predicted: np.ndarray, threshold: float) -> Rate:
-    return Rate.of(int(asks_unless_above(predicted, threshold).sum()), len(predicted))
-
-
-def _threshold_for_target(minors: np.ndarray, adults: np.ndarray, target: float) -> dict:
-    """Smallest threshold (predicted ages of minors and of adults) meeting the pass-through target."""
-    for t in THRESHOLD_SEARCH:
-        passing = _not_asked(minors, t)
-        if passing.upper is not None and passing.upper <= target:
-            return {
-                "target": target,
-                "threshold": float(t),
-                "minors_upper": passing.upper,
-                "adult_friction": asdict(_asked(adults, t)),
-            }
-    best_possible = Rate.of(0, len(minors)).upper
-    reason = (
-        f"not reachable: with {len(minors)} minors the {CONFIDENCE:.0%} upper bound is at least "
-        f"{best_possible:.3f} even if none passes"
-        if best_possible > target
-        else f"not reached for thresholds up to {THRESHOLD_SEARCH[-1]}"
-    )
-    return {"target": target, "threshold": None, "reason": reason}
 
 
 def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:

@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 
 from age_lightning.ages import ADULTS, LEGAL_AGE  # noqa: E402
 from age_lightning.evaluation import groups  # noqa: E402
-from age_lightning.evaluation.metrics import RuleOutcomes  # noqa: E402
+from age_lightning.evaluation.outcomes import RuleOutcomes  # noqa: E402
 
 
 def save(figure: plt.Figure, path) -> None:

@@ -3,6 +3,7 @@
 The image size, split settings and face policy default to the checkpoint's, so photos are framed as in training.
 """
 
+import json
 import logging
 from pathlib import Path
 
@@ -12,10 +13,21 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
 from age_lightning.ages import ID_CHECK_AGE
-from age_lightning.evaluation.groups import flat_group_scalars
-from age_lightning.evaluation.report import write_evaluation
+from age_lightning.calibration import Calibration
+from age_lightning.evaluation import plots
+from age_lightning.evaluation.groups import audit, flat_group_scalars
+from age_lightning.evaluation.metrics import (
+    age_check_curve,
+    evaluation_metrics,
+    pass_scores,
+    regression_metrics,
+    shares_metrics,
+    tradeoff_curve,
+)
+from age_lightning.evaluation.render import PLOTS, render_report
 from age_lightning.faces import NO_FACE
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint, predict_ages
+from age_lightning.shares import ErrorModel
 
 log = logging.getLogger(__name__)
 
@@ -90,4 +102,67 @@ def evaluate(cfg: DictConfig) -> dict:
             for tag, value in flat_group_scalars(metrics["groups"], "test").items():
                 writer.add_scalar(tag, value)
     log.info("MAE %.2f years on %d photos; report: %s", metrics["mae"], metrics["n"], out_dir / "report.md")
+    return metrics
+
+
+def write_evaluation(
+    table: pd.DataFrame,
+    out_dir: Path,
+    context: dict,
+    threshold: float,
+    target: float,
+    calibration: Calibration | None = None,
+    error_model: ErrorModel | None = None,
+    groups: list[str] = (),
+) -> dict:
+    """Write everything for `table` (source, file_name, real_age, predicted_age and, for an uncertain model,
+    scale, plus the `groups` columns) into out_dir; return the metrics. With an error model also the corrected
+    age-band shares; with groups, the per-group audit."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table = table.assign(abs_error=(table["predicted_age"] - table["real_age"]).abs())
+    real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
+    scale = table["scale"].to_numpy() if "scale" in table else None
+    if scale is not None and calibration:
+        low, high = calibration.bounds(predicted, scale)
+        table = table.assign(age_low=low, age_high=high, asks_for_id=calibration.asks_for_id(predicted, scale))
+    table.to_csv(out_dir / "predictions.csv", index=False, float_format="%.2f")
+    metrics = {**context, **evaluation_metrics(real, predicted, threshold, target, scale, calibration)}
+    if scale is not None and not calibration:
+        metrics["uncertainty"] = {"calibrated": False}
+    if error_model is not None:
+        metrics["shares"] = shares_metrics(real, predicted, scale, error_model)
+    if groups:
+        metrics["groups"] = audit(table, list(groups), threshold, calibration if scale is not None else None)
+    if table["source"].nunique() > 1:  # several labeled folders: each one's errors too
+        metrics["sources"] = {
+            source: regression_metrics(rows["real_age"], rows["predicted_age"])
+            for source, rows in table.groupby("source")
+        }
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False))
+
+    plots.save(plots.predicted_vs_real(real, predicted), out_dir / PLOTS["scatter"])
+    plots.save(plots.band_errors(metrics["bands"]), out_dir / PLOTS["bands"])
+    plots.save(plots.age_histogram(real, "Ages in the evaluated set"), out_dir / PLOTS["histogram"])
+    if metrics["age_check"]["measurable"]:
+        curve = age_check_curve(real, predicted)
+        plots.save(plots.age_check_tradeoff(curve, threshold, target), out_dir / PLOTS["age_check"])
+    uncertainty = metrics.get("uncertainty", {})
+    if "intervals" in uncertainty:
+        plots.save(
+            plots.interval_coverage(uncertainty["intervals"]["bands"], uncertainty["nominal_coverage"]),
+            out_dir / PLOTS["coverage"],
+        )
+        if metrics["age_check"]["measurable"]:
+            curves = {rule: tradeoff_curve(real, score) for rule, score in pass_scores(predicted, scale).items()}
+            plots.save(
+                plots.id_rules_tradeoff(curves, uncertainty["calibrated_rules"], calibration.max_pass),
+                out_dir / PLOTS["rules"],
+            )
+    for column, found in metrics.get("groups", {}).items():
+        plots.save(plots.group_audit(column, found), out_dir / f"groups_{column}.png")
+    if "shares" in metrics:
+        plots.save(
+            plots.band_shares({"corrected": metrics["shares"]}, metrics["shares"]["true"]), out_dir / PLOTS["shares"]
+        )
+    (out_dir / "report.md").write_text(render_report(metrics))
     return metrics

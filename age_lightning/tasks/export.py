@@ -17,7 +17,7 @@ import torch
 from omegaconf import DictConfig
 
 import age_lightning
-from age_lightning.ages import MAX_AGE, MIN_AGE
+from age_lightning.deploy.model_file import ModelFile
 from age_lightning.deploy.predict_files import input_files
 from age_lightning.errors import UserError
 from age_lightning.input_spec import InputSpec, PhotoPreparer
@@ -42,31 +42,22 @@ def output_names(model) -> list[str]:
     return ["age", "age_scale"] if model.uncertain else ["age"]
 
 
-def metadata(model, trained_data: dict, ckpt_path: str, model_file: str) -> dict:
+def model_file(model, trained_data: dict, ckpt_path: str, model_file: str) -> ModelFile:
+    """model.json's content for a checkpoint's model."""
     config = {"model": dict(model.hparams), "data": trained_data}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return {
-        "format": "onnx",
-        "model_file": model_file,
-        "model_version": age_lightning.__version__,
-        "training_config_hash": config_hash,
-        "checkpoint": str(ckpt_path),
-        "output": {
-            "name": "age",
-            "unit": "years",
-            "clamp": [MIN_AGE, MAX_AGE],
-            "scale": "age_scale" if model.uncertain else None,
-            "head": model.hparams.get("head", "point"),
-            "mirror_averaged_in_graph": bool(model.hparams.flip_average),
-        },
-        "target_denormalization": {
-            "age_mean": float(model.age_mean),
-            "age_std": float(model.age_std),
-            "applied_in_graph": True,
-        },
-        **checkpoint_spec(model, trained_data).to_metadata(),
-        "error_model": model.error_model.to_dict() if model.error_model else None,
-    }
+    return ModelFile(
+        spec=checkpoint_spec(model, trained_data),
+        model_file=model_file,
+        head=model.hparams.get("head", "point"),
+        mirror_averaged=bool(model.hparams.flip_average),
+        age_mean=float(model.age_mean),
+        age_std=float(model.age_std),
+        model_version=age_lightning.__version__,
+        training_config_hash=config_hash,
+        checkpoint=str(ckpt_path),
+        error_model=model.error_model,
+    )
 
 
 def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
@@ -74,11 +65,9 @@ def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
     model, trained_data = load_checkpoint(ckpt_path, device="cpu")
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "model.onnx"
-    try:
-        export_model(model, checkpoint_spec(model, trained_data).image_size, path, opset)
-    except Exception as error:
-        raise UserError(f"could not export {ckpt_path} to ONNX: {str(error)[:500]}") from error
-    path.with_suffix(".json").write_text(json.dumps(metadata(model, trained_data, ckpt_path, path.name), indent=2))
+    found = model_file(model, trained_data, ckpt_path, path.name)
+    export_model(model, found.spec.image_size, path, opset)
+    found.write(path.with_suffix(".json"))
     return path
 
 
@@ -148,10 +137,10 @@ def quantize_int8(model_path: Path, calibration: list[np.ndarray], output: Path)
             weight_type=QuantType.QInt8,
             nodes_to_exclude=[first_conv, *(node.name for node in nodes[head + 1 :])],
         )
-    meta = json.loads(model_path.with_suffix(".json").read_text())
     kind = "static int8 (QDQ, per-channel weights; first conv and output tail fp32)"
-    meta.update(model_file=output.name, quantization={"type": kind, "calibration_photos": len(calibration)})
-    output.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    ModelFile.read(model_path.with_suffix(".json")).quantized(output.name, kind, len(calibration)).write(
+        output.with_suffix(".json")
+    )
     return output
 
 
@@ -162,7 +151,7 @@ def export(cfg: DictConfig) -> None:
     path = export_onnx(cfg.ckpt_path, Path(cfg.output_dir or cfg.paths.output_dir), cfg.opset)
     print(f"written: {path} and {path.with_suffix('.json')}")
     if cfg.int8:
-        metadata = json.loads(path.with_suffix(".json").read_text())
-        calibration = calibration_images(cfg.calibration_dir, InputSpec.from_metadata(metadata), cfg.calibration_photos)
+        spec = ModelFile.read(path.with_suffix(".json")).spec
+        calibration = calibration_images(cfg.calibration_dir, spec, cfg.calibration_photos)
         quantized = quantize_int8(path, calibration, path.with_name("model_int8.onnx"))
         print(f"written: {quantized} and {quantized.with_suffix('.json')}")

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from age_lightning.errors import UserError
 from age_lightning.evaluation import plots
-from age_lightning.evaluation.report import markdown_table
+from age_lightning.formatting import markdown_table
 from age_lightning.tasks.runs import RUN_SUMMARY
 
 COLUMNS = ["run", "overrides", "status", "val_mae_best", "test_mae", "epochs", "wall_time_s", "error"]

@@ -7,8 +7,9 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
+from age_lightning.ages import ADULTS, AGE_BANDS
 from age_lightning.calibration import CalibrationError
-from age_lightning.evaluation.report import console_summary
+from age_lightning.formatting import num, pct
 from age_lightning.model.inference import load_checkpoint
 from age_lightning.tasks.calibrate import fit_calibration, write_calibration
 from age_lightning.tasks.runs import instantiate_dict, log_hyperparameters, resolve_checkpoint, write_run_summary
@@ -72,3 +73,25 @@ def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> No
         log.warning("Not calibrated: %s", error)
         return
     write_calibration(ckpt_path, calibration, error_model, datamodule.hparams.view)
+
+
+def console_summary(scalars: dict, split: str = "test") -> str:
+    """The headline numbers of flat `split/...` metrics (as train.py logs them) in a few readable lines."""
+
+    def get(key):
+        return scalars.get(f"{split}/{key}")
+
+    bands = "  ".join(f"{band} {num(get(f'bands/{band}/mae'))}" for band in AGE_BANDS if get(f"bands/{band}/mae"))
+    lines = [
+        f"{split}: MAE {num(get('mae'))}  RMSE {num(get('rmse'))}  within ±5 years {pct(get('within_5'))}  "
+        f"bias {num(get('bias'), signed=True)}",
+        f"  MAE by age band: {bands}",
+    ]
+    if get("age_check/threshold") is not None and get("age_check/minors_pass_through/share") is not None:
+        lines.append(
+            f"  ID check at {get('age_check/threshold'):g}: minors not asked "
+            f"{pct(get('age_check/minors_pass_through/share'))} (upper bound "
+            f"{pct(get('age_check/minors_pass_through/upper'))}), {ADULTS} asked "
+            f"{pct(get('age_check/adult_friction/share'))}"
+        )
+    return "\n".join(lines)

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from age_lightning.tasks.export import export_onnx
-from conftest import ASTRONAUT, run_command, started_command
+from helpers import ASTRONAUT, ROOT, run_command, started_command
 
 pytestmark = pytest.mark.slow
 
@@ -561,7 +561,11 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path):
             text=True,
             timeout=600,
             cwd=tmp_path,
-            env={**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(Path(__file__).parent)},
+            env={
+                **os.environ,
+                "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
+                "PYTHONPATH": str(ROOT / "tests" / "helpers"),
+            },
         )
         assert result.returncode == 0, result.stdout[-6000:]
         generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
@@ -622,7 +626,7 @@ def test_load_test_script_smoke(deployed, tmp_path):
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="systemd-analyze is not installed")
 def test_the_example_systemd_unit_verifies():
-    unit = Path(__file__).parents[1] / "docs" / "age-serve.service"
+    unit = ROOT / "docs" / "age-serve.service"
     result = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     complaints = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert all("is not executable: No such file or directory" in line for line in complaints), complaints

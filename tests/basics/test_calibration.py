@@ -7,7 +7,6 @@ from age_lightning.ages import LEGAL_AGE
 from age_lightning.calibration import (
     Calibration,
     CalibrationError,
-    IdCheck,
     binary_kl,
     interval_multipliers,
     nominal_quantile,
@@ -15,6 +14,7 @@ from age_lightning.calibration import (
     robust_level,
 )
 from age_lightning.errors import UserError
+from age_lightning.id_rules import IdCheck
 
 
 def population(n: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,7 +34,9 @@ def test_interval_multipliers_are_the_order_statistics_of_a_hand_computation():
     lower, upper = interval_multipliers(ages[order], predicted[order], scale[order], alpha=0.1)
     # n = 19, alpha = 0.1: lower = floor(0.1 * 20) = 2nd smallest score = 1; upper = ceil(0.9 * 20) = 18th = 17
     assert (lower, upper) == (1.0, 17.0)
-    calibration = Calibration(0.1, lower, upper, 0.1, 0.0, 0.0, 19, 0)
+    calibration = Calibration(
+        alpha=0.1, lower=lower, upper=upper, max_pass=0.1, margin=0.0, point_threshold=0.0, photos=19, minors=0
+    )
     low, high = calibration.bounds([30.0], [2.0])
     assert (low[0], high[0]) == (32.0, 64.0)
 
@@ -86,7 +88,9 @@ def test_calibrated_rules_keep_minors_pass_through_under_their_cap_on_new_data()
 
 
 def test_bounds_never_leave_the_valid_age_range():
-    calibration = Calibration(0.05, -3.0, 3.0, 0.02, 2.0, 20.0, 100, 10)
+    calibration = Calibration(
+        alpha=0.05, lower=-3.0, upper=3.0, max_pass=0.02, margin=2.0, point_threshold=20.0, photos=100, minors=10
+    )
     low, high = calibration.bounds([1.0, 119.0], [5.0, 5.0])
     assert low.min() >= 0 and high.max() <= 120
     assert calibration.id_lower_bound([1.0], [5.0])[0] == 0
@@ -97,7 +101,7 @@ def test_interval_rule_needs_a_calibration():
         IdCheck("interval")
     with pytest.raises(UserError, match="point"):
         IdCheck("strict")
-    # one convention for every rule: a buyer passes only when the score is above the cut (calibration.asks_unless_above)
+    # one convention for every rule: a buyer passes only when the score is above the cut (id_rules.asks_unless_above)
     assert IdCheck("point", 25).asks_for_id([24.9, 25.0, 25.1]).tolist() == [True, True, False]
 
 

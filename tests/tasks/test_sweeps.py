@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import run_command, tiny_train_overrides
+from helpers import run_command, tiny_train_overrides
 
 pytestmark = pytest.mark.slow
 

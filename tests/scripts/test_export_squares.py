@@ -9,7 +9,7 @@ import pandas as pd
 from PIL import Image
 
 from age_lightning.data.cache import SquareMaker
-from conftest import compose_config, run_command, tiny_train_overrides
+from helpers import compose_config, run_command, tiny_train_overrides
 
 
 def test_exported_squares_keep_split_ages_and_pixels(tmp_path):

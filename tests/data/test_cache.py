@@ -13,7 +13,7 @@ from age_lightning.data.synthetic import ensure_synthetic_dataset
 from age_lightning.faces import FacePolicy
 from age_lightning.input_spec import InputSpec
 from age_lightning.tasks.train import train
-from conftest import compose_config, tiny_train_overrides
+from helpers import compose_config, tiny_train_overrides
 
 NO_FACES = FacePolicy()
 

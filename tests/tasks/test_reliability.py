@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from age_lightning.tasks.train import train
-from conftest import compose_config, run_command, started_command, tiny_train_overrides
+from helpers import compose_config, run_command, started_command, tiny_train_overrides
 
 pytestmark = pytest.mark.slow
 WAIT = 900  # seconds: an upper bound for a loaded machine, never a pace the test expects

@@ -8,14 +8,14 @@ import pandas as pd
 import pytest
 import torch
 
-from age_lightning.calibration import IdCheck
 from age_lightning.deploy.onnx_model import OnnxAgeModel
+from age_lightning.id_rules import IdCheck
 from age_lightning.images import load_rgb
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint
 from age_lightning.preprocess import DEFAULT_VIEW
 from age_lightning.tasks.export import calibration_images, export_onnx, quantize_int8
-from conftest import run_command
+from helpers import run_command
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import load_checkpoint
 from age_lightning.tasks.evaluate import evaluate
 from age_lightning.tasks.resolvers import native_cpu_bf16
-from conftest import ASTRONAUT, compose_config, run_command
+from helpers import ASTRONAUT, compose_config, run_command
 
 pytestmark = pytest.mark.slow
 

@@ -62,7 +62,7 @@ def test_a_bad_row_names_its_own_folder(two_folders, tmp_path):
 @pytest.mark.slow
 def test_evaluation_reports_each_folder(two_folders, tmp_path, tiny_checkpoint):
     from age_lightning.tasks.evaluate import evaluate
-    from conftest import compose_config
+    from helpers import compose_config
 
     roots = ",".join(str(f) for f in two_folders)
     metrics = evaluate(

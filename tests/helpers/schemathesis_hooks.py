@@ -9,7 +9,7 @@ import schemathesis
 from hypothesis import strategies as st
 from PIL import Image
 
-ASTRONAUT = Image.open(Path(__file__).parent / "data" / "astronaut.jpg")
+ASTRONAUT = Image.open(Path(__file__).parents[1] / "assets" / "astronaut.jpg")
 
 
 def encoded(image: Image.Image, kind: str) -> bytes:

@@ -9,7 +9,9 @@ from age_lightning.errors import UserError
 from age_lightning.faces import FacePolicy
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 
-CALIBRATION = Calibration(0.05, -2.0, 2.5, 0.02, 2.3, 21.0, 500, 120)
+CALIBRATION = Calibration(
+    alpha=0.05, lower=-2.0, upper=2.5, max_pass=0.02, margin=2.3, point_threshold=21.0, photos=500, minors=120
+)
 
 
 def test_overrides_replace_what_is_given_and_keep_the_rest():
@@ -27,13 +29,6 @@ def test_the_default_rule_follows_the_calibration():
     assert InputSpec(64, calibration=CALIBRATION).rule == "interval"
     with pytest.raises(UserError, match="calibrated"):
         _ = InputSpec(64).override(id_rule="interval").id_check
-
-
-def test_model_json_entries_give_back_the_same_spec():
-    spec = InputSpec(80, FacePolicy(mode="align", face_scale=0.9), view=0.9, id_check_age=21.0, calibration=CALIBRATION)
-    metadata = spec.to_metadata()
-    assert metadata["input"]["size"] == 80 and metadata["id_rule"] == "interval"
-    assert InputSpec.from_metadata(metadata) == spec.override(id_rule="interval")
 
 
 def test_checkpoints_from_before_the_face_step_mean_whole_photos():

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from age_lightning.tasks.export import export_onnx
-from conftest import ASTRONAUT, ROOT
+from helpers import ASTRONAUT, ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from age_lightning.deploy.model_file import ModelFile
+from age_lightning.input_spec import InputSpec
 from age_lightning.shares import (
     BANDS,
     ErrorModel,
@@ -17,7 +19,7 @@ from age_lightning.shares import (
     project_to_simplex,
     total_variation,
 )
-from conftest import run_command
+from helpers import run_command
 
 # Age components (mean, sd) and two mixes of them: the labeled photos' and a children-heavy store's.
 COMPONENTS = [(6, 3.5), (15, 1.5), (21, 2.0), (35, 7), (55, 10), (75, 8)]
@@ -104,9 +106,7 @@ def test_the_simplex_projection_gives_shares(values):
 def test_shares_command_groups_a_till_log(tmp_path):
     rng = np.random.default_rng(3)
     true = ages(rng, 1400, LABELED_MIX)
-    (tmp_path / "model.json").write_text(
-        json.dumps({"error_model": ErrorModel.fit(true, *predict(rng, true)).to_dict()})
-    )
+    ModelFile(InputSpec(64), error_model=ErrorModel.fit(true, *predict(rng, true))).write(tmp_path / "model.json")
     lines = ["file,status,predicted_age,age_scale,category"]
     for category, mix, n in (("toys", FAMILY_STORE, 800), ("wine", LABELED_MIX, 900), ("cigars", LABELED_MIX, 20)):
         predicted, scale = predict(rng, ages(rng, n, mix))
@@ -130,7 +130,7 @@ def test_shares_command_groups_a_till_log(tmp_path):
     assert toys["0-12"] > 0.3  # the family mix shows through the correction
     assert (tmp_path / "out" / "shares.png").stat().st_size > 5000 and (tmp_path / "out" / "shares.md").exists()
 
-    (tmp_path / "old.json").write_text("{}")
+    ModelFile(InputSpec(64)).write(tmp_path / "old.json")  # exported before shares existed
     for args, message in ((["model=old.json"], "no error model"), (["by=store"], "no column 'store'")):
         failed = run_command("shares.py", "predictions=ages.csv", "model=model.json", *args, cwd=tmp_path)
         assert failed.returncode == 1 and message in failed.stderr and "Traceback" not in failed.stderr

@@ -9,7 +9,7 @@ from age_lightning.errors import DatasetError, UserError
 from age_lightning.faces import NO_FACE, FaceAligner, FacePolicy
 from age_lightning.faces.align import align_face, similarity_transform, template_points
 from age_lightning.images import load_rgb
-from conftest import AAF, ASTRONAUT
+from helpers import AAF, ASTRONAUT
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def test_a_model_trained_with_faces_align_predicts_whole_photos_through_its_reco
 
     from age_lightning.tasks.export import export_onnx
     from age_lightning.tasks.train import train
-    from conftest import compose_config, run_command, tiny_train_overrides
+    from helpers import compose_config, run_command, tiny_train_overrides
 
     rows = [(f"{i}.jpg", "face", 20 + 3 * i) for i in range(12)]
     root = photo_folder(tmp_path / "photos", astronaut, rows)

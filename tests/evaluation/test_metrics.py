@@ -6,7 +6,6 @@ import pytest
 
 from age_lightning.ages import age_band
 from age_lightning.evaluation.metrics import (
-    Rate,
     age_check_curve,
     age_check_metrics,
     band_metrics,
@@ -14,6 +13,7 @@ from age_lightning.evaluation.metrics import (
     flat_scalars,
     regression_metrics,
 )
+from age_lightning.evaluation.outcomes import Rate
 
 
 def test_regression_metrics_on_hand_made_predictions():

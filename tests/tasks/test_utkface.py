@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from age_lightning.tasks.train import train
-from conftest import UTKFACE, compose_config, requires_utkface, tiny_train_overrides
+from helpers import UTKFACE, compose_config, requires_utkface, tiny_train_overrides
 
 
 @pytest.mark.slow

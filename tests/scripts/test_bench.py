@@ -3,7 +3,7 @@
 import pytest
 
 from age_lightning.data.synthetic import ensure_synthetic_dataset
-from conftest import ASTRONAUT, run_command
+from helpers import ASTRONAUT, run_command
 
 pytestmark = pytest.mark.slow
 

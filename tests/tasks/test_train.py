@@ -11,7 +11,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from age_lightning.data.datamodule import AgeDataModule
 from age_lightning.tasks.resolvers import native_cpu_bf16
 from age_lightning.tasks.train import train
-from conftest import CONF_DIR, compose_config, run_command, tiny_train_overrides
+from helpers import CONF_DIR, compose_config, run_command, tiny_train_overrides
 
 
 def event_tags(folder: Path) -> dict:

@@ -13,7 +13,7 @@ from age_lightning.errors import UserError
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import load_checkpoint
 from age_lightning.tasks.export import calibration_images, export_onnx, quantize_int8
-from conftest import ROOT, run_command
+from helpers import ROOT, run_command
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,93 @@
+"""What the service's routes share: the model, the face step, the ID rule, the batcher and the metrics."""
+
+import asyncio
+import contextlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from fastapi import HTTPException
+
+from age_lightning.deploy.batcher import Batcher
+from age_lightning.deploy.configs import ServeConfig
+from age_lightning.deploy.observability import Metrics, log_fields
+from age_lightning.deploy.onnx_model import OnnxAgeModel
+from age_lightning.deploy.predict_files import answers
+from age_lightning.deploy.uploads import open_photo
+from age_lightning.input_spec import PhotoPreparer
+
+log = logging.getLogger("age_lightning.server")
+
+
+class AgeService:
+    """One per running service, built at start-up (the model is loaded before the first request is accepted)."""
+
+    def __init__(self, cfg: ServeConfig, model: OnnxAgeModel):
+        self.cfg, self.model = cfg, model
+        self.spec = model.spec.override(id_rule=cfg.id_rule, id_check_age=cfg.id_check_age)
+        self.id_check, self.policy = self.spec.id_check, self.spec.faces
+        self.preparer = PhotoPreparer(self.spec)
+        self.prepare_pool = ThreadPoolExecutor(cfg.prepare_threads, thread_name_prefix="age-prepare")
+        self.metrics = Metrics()
+        self.batcher = Batcher(model, cfg.max_batch, self.metrics.batch.observe, self._batcher_crashed)
+        self.in_server = 0
+        self.model_info = {**model.info, "faces": self.policy.mode, "id_rule": self.id_check.rule}
+
+    def _batcher_crashed(self, error: BaseException) -> None:
+        self.metrics.restarts.inc()
+        log.error("The model loop died; restarting it", extra=log_fields(error=type(error).__name__))
+
+    @property
+    def ready(self) -> bool:
+        return self.batcher.alive
+
+    @contextlib.contextmanager
+    def place(self):
+        """A place among the `max_queue` photos in the server, or 503."""
+        if self.in_server >= self.cfg.max_queue:
+            raise HTTPException(503, "busy: too many photos waiting; retry shortly", {"Retry-After": "1"})
+        self.in_server += 1
+        self.metrics.in_server.inc()
+        try:
+            yield
+        finally:
+            self.in_server -= 1
+            self.metrics.in_server.dec()
+
+    def prepare(self, body: bytes) -> list[tuple[np.ndarray, dict]]:
+        """Decode and run the face step (in a worker thread): the network inputs and each face's box and score."""
+        image = open_photo(body, self.cfg.limits, draft_side=self.preparer.min_size)
+        return [
+            (
+                array,
+                {"box": [0, 0, image.width, image.height], "score": None}
+                if face is None
+                else {"box": [round(v, 1) for v in face.box], "score": round(face.score, 3)},
+            )
+            for array, face in self.preparer.every_face(image, self.cfg.max_faces)
+        ]
+
+    async def estimate(self, body: bytes) -> list[dict]:
+        """One answer per face of the photo in `body`, within the service's timeout (503 past it)."""
+
+        async def answer() -> list[dict]:
+            prepared = await asyncio.get_running_loop().run_in_executor(self.prepare_pool, self.prepare, body)
+            self.metrics.faces.observe(len(prepared))
+            if not prepared:
+                return []
+            ages, scales = await self.batcher.predict([array for array, _ in prepared])
+            return [{**face, **found} for (_, face), found in zip(prepared, answers(ages, scales, self.id_check))]
+
+        try:
+            return await asyncio.wait_for(answer(), self.cfg.timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(
+                503, f"timed out after {self.cfg.timeout_s:g} s; retry shortly", {"Retry-After": "1"}
+            ) from None
+
+    def start(self) -> None:
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        await self.batcher.stop()
+        self.prepare_pool.shutdown(wait=False, cancel_futures=True)
