@@ -146,10 +146,11 @@ def end_to_end(args, use_cache: bool) -> float:
     datamodule = AgeDataModule(
         root=args.data_root,
         image_size=args.image_size,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        persistent_workers=args.num_workers > 0,
-        pin_memory=args.accelerator != "cpu",
+        loader={
+            "batch_size": args.batch_size,
+            "num_workers": args.num_workers,
+            "pin_memory": args.accelerator != "cpu",
+        },
         check_images=False,
         augmentation={"crop_scale": (0.8, 1.0), "hflip": 0.5, "color_jitter": 0.1},
         cache=use_cache,

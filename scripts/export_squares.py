@@ -37,17 +37,17 @@ def export(overrides: list[str], out: Path, quality: int) -> dict[str, dict[str,
     datamodule.prepare_data()
     datamodule.setup()
     sizes = {}
-    table = datamodule.table("all")
-    folder_names = [Path(source).name for source in datamodule.sources]
+    table = datamodule.folders.table("all")
+    folder_names = [Path(source).name for source in datamodule.folders.sources]
     if len(set(folder_names)) < len(folder_names):  # two roots named alike (a/faces, b/faces): number them
         folder_names = [f"{index}_{name}" for index, name in enumerate(folder_names)]
-    for source, folder_name in zip(datamodule.sources, folder_names):
+    for source, folder_name in zip(datamodule.folders.sources, folder_names):
         rows = table[table["source"] == source]
         images = out / folder_name / "final_files"
         images.mkdir(parents=True, exist_ok=True)
         files = [f"{i:05d}.jpg" for i in range(len(rows))]
         for file, row in track(list(zip(files, rows["cache_row"])), description=f"Writing {source}"):
-            Image.fromarray(datamodule.squares[row]).save(images / file, quality=quality)
+            Image.fromarray(datamodule.folders.squares[row]).save(images / file, quality=quality)
         labels = pd.DataFrame(
             {"file_name": files, "real_age": rows["age"], "split": rows["split"], "source_file": rows["file_name"]}
         )

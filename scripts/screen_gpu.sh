@@ -15,7 +15,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 runs=${RUNS:-$PWD/logs/screen}
 roots=$(ls -d "$squares"/*/ | sed 's:/$::' | paste -sd, -)
 common=(experiment="${EXPERIMENT:-two_sources_cpu}" "data.root=[$roots]" faces=none data.cache=true
-        data.split.protocol=column data.num_workers="${WORKERS:-2}" trainer="${TRAINER:-gpu}")
+        data.split.protocol=column data.loader.num_workers="${WORKERS:-2}" trainer="${TRAINER:-gpu}")
 mkdir -p "$runs"
 names=()
 while [ $# -ge 2 ]; do

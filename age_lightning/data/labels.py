@@ -6,7 +6,7 @@ Every problem is reported with its labels.csv line and file name, never as a tra
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +37,23 @@ class Problem:
 
 
 @dataclass(frozen=True)
-class LabelsSpec:
-    """Where the labels and images are, and how the csv names its columns."""
+class LabelsFormat:
+    """How a labeled folder is laid out (the `data.labels` config node is generated from these defaults): the csv
+    and image folder's names inside it, the csv's columns and its separator."""
 
-    root: str
     labels_file: str = "labels.csv"
     image_dir: str = "final_files"
     file_column: str = "file_name"
     age_column: str = "real_age"
-    split_column: str = "split"
+    split_column: str = "split"  # the split of each row, read when data.split.protocol is auto or column
     sep: str = ","
+
+
+@dataclass(frozen=True)
+class LabelsSpec(LabelsFormat):
+    """Where one folder's labels and images are, and how its csv names its columns."""
+
+    root: str = field(kw_only=True)
 
     @property
     def labels_path(self) -> Path:
@@ -118,7 +125,7 @@ def _read_csv(spec: LabelsSpec) -> pd.DataFrame:
             f"no {spec.labels_file} in {spec.root} (expected columns: {spec.file_column},{spec.age_column})"
         )
     if not spec.image_path.is_dir():
-        raise DatasetError(f"image folder {spec.image_path} does not exist (set data.image_dir=...)")
+        raise DatasetError(f"image folder {spec.image_path} does not exist (set data.labels.image_dir=...)")
     try:
         # utf-8-sig also accepts a byte-order mark, which spreadsheet programs like to add.
         table = pd.read_csv(
@@ -141,10 +148,10 @@ def _read_csv(spec: LabelsSpec) -> pd.DataFrame:
     if missing:
         hint = ""
         if len(table.columns) == 1 and ";" in table.columns[0]:
-            hint = " It looks ';'-separated: save it comma-separated or set data.sep=';'."
+            hint = " It looks ';'-separated: save it comma-separated or set data.labels.sep=';'."
         raise DatasetError(
             f"{spec.labels_path} has no column(s) {missing}; it has {list(table.columns)}. "
-            f"Set data.file_column / data.age_column to the right names.{hint}"
+            f"Set data.labels.file_column / data.labels.age_column to the right names.{hint}"
         )
     if table.empty:
         raise DatasetError(f"{spec.labels_path} has a header but no rows")

@@ -1,5 +1,7 @@
 """The training order: which photos an epoch shows, in what order, each with the seed of its augmentation."""
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import torch
@@ -11,28 +13,32 @@ from age_lightning.errors import UserError
 BALANCE_KEYS = ("source", "age_band")
 
 
-def balance_weights(
-    table: pd.DataFrame,
-    by: list[str] | None = None,
-    power: float = 1.0,
-    cap: float = 4.0,
-    source_weights: dict[str, float] | None = None,
-) -> np.ndarray | None:
-    """A sampling weight per row that evens out the groups formed by `by` (source and/or age_band); None when
-    there is nothing to weigh (no `by`, no source_weights): every photo once per epoch.
+@dataclass
+class BalanceSettings:
+    """How training photos are drawn (the `data.balance` config node is generated from these defaults)."""
+
+    by: list = field(default_factory=list)  # any of source, age_band; []: each photo once per epoch
+    power: float = 1.0  # 1: inverse group frequency, 0.5: its square root
+    cap: float = 4.0  # no group drawn more than cap times as often as its share
+    source_weights: dict | None = None  # e.g. {aaf_train: 2}: that source folder drawn twice as often
+
+
+def balance_weights(table: pd.DataFrame, settings: BalanceSettings) -> np.ndarray | None:
+    """A sampling weight per row that evens out the groups formed by `settings.by` (source and/or age_band); None
+    when there is nothing to weigh (no `by`, no source_weights): every photo once per epoch.
 
     A row of a group with n photos weighs (n_largest / n) ** power, at most `cap`: power 1 is inverse frequency
     (every group as often as the largest, up to cap times as often as its size), 0.5 its square root.
     source_weights then multiplies the rows of the named source folders (e.g. {aaf_train: 2}: that folder drawn
     twice as often as balancing alone would), to lean the recipe towards the population that matters most.
     """
-    by = list(by or [])
+    by, power, cap = list(settings.by), settings.power, settings.cap
     unknown = sorted(set(by) - set(BALANCE_KEYS))
     if unknown:
-        raise ValueError(f"data.balance.by: unknown {unknown}; use any of {list(BALANCE_KEYS)}")
+        raise UserError(f"data.balance.by: unknown {unknown}; use any of {list(BALANCE_KEYS)}")
     if cap < 1 or power < 0:
-        raise ValueError(f"data.balance needs cap >= 1 and power >= 0, got cap={cap}, power={power}")
-    source_weights = dict(source_weights or {})
+        raise UserError(f"data.balance needs cap >= 1 and power >= 0, got cap={cap}, power={power}")
+    source_weights = dict(settings.source_weights or {})
     if not (by or source_weights):
         return None
     missing = sorted(set(source_weights) - set(table["source"]))

@@ -28,7 +28,7 @@ class DemoDataModule(AgeDataModule):
         super().__init__(root, **kwargs)
 
     def prepare_data(self) -> None:
-        ensure_synthetic_dataset(self.specs[0].root, **(self.hparams.demo or {}))
+        ensure_synthetic_dataset(self.folders.specs[0].root, **(self.hparams.demo or {}))
         super().prepare_data()
 
 

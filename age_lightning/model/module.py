@@ -11,6 +11,7 @@ from torchmetrics import CatMetric, MeanAbsoluteError, MeanMetric, MinMetric
 
 from age_lightning.ages import ID_CHECK_AGE, MAX_AGE, MIN_AGE
 from age_lightning.calibration import ALPHA, Calibration, nominal_quantile
+from age_lightning.errors import UserError
 from age_lightning.evaluation.metrics import evaluation_metrics, flat_scalars
 from age_lightning.model.backbone import build_resnet50
 from age_lightning.shares import ErrorModel
@@ -63,9 +64,9 @@ class AgeRegressor(L.LightningModule):
         """
         super().__init__()
         if loss not in LOSSES:
-            raise ValueError(f"model.loss must be one of {sorted(LOSSES)}, got {loss!r}")
+            raise UserError(f"model.loss must be one of {sorted(LOSSES)}, got {loss!r}")
         if head not in HEADS:
-            raise ValueError(f"model.head must be one of {HEADS}, got {head!r}")
+            raise UserError(f"model.head must be one of {HEADS}, got {head!r}")
         # Only plain values go into checkpoints, so they load with torch.load(weights_only=True).
         self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -91,7 +92,7 @@ class AgeRegressor(L.LightningModule):
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         if stage == "fit" and hasattr(datamodule, "train_age_stats"):
-            mean, std = datamodule.train_age_stats
+            mean, std = datamodule.folders.train_age_stats
             self.age_mean.fill_(mean)
             self.age_std.fill_(std)
 

@@ -24,7 +24,7 @@ def calibration_groups(datamodule, split: str, columns: list[str]):
     """One label per photo of the split joining its `columns` values (e.g. "utkface/white"), or None."""
     if not columns:
         return None
-    values = datamodule.group_columns(datamodule.table(split), list(columns))
+    values = datamodule.folders.group_columns(datamodule.folders.table(split), list(columns))
     return values.astype(str).agg("/".join, axis=1).to_numpy()
 
 

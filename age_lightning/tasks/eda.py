@@ -14,7 +14,7 @@ from age_lightning.images import load_rgb
 def eda(cfg: DictConfig) -> None:
     """A first look at a labeled folder: age_histogram.png, samples.png, age_summary.csv."""
     datamodule = hydra.utils.instantiate(cfg.data)
-    table = datamodule.load_table()
+    table = datamodule.folders.load()
     out = Path(cfg.paths.output_dir)
     plots.save(plots.age_histogram(table["age"], f"Ages in {cfg.data.root}"), out / "age_histogram.png")
     chosen = table.sample(min(cfg.num_samples, len(table)), random_state=cfg.seed).sort_values("age")

@@ -59,7 +59,7 @@ def evaluate(cfg: DictConfig) -> dict:
         datamodule.eval_batch,
         description=f"Evaluating {len(dataset)} photos",
     )
-    rows = datamodule.table(cfg.split)
+    rows = datamodule.folders.table(cfg.split)
     table = pd.DataFrame(
         {
             "source": rows["source"],
@@ -72,8 +72,8 @@ def evaluate(cfg: DictConfig) -> dict:
         table["scale"] = scale
     groups = list(cfg.get("groups") or []) + (["source"] if table["source"].nunique() > 1 else [])
     if groups:
-        table[groups] = datamodule.group_columns(rows, groups).to_numpy()
-    problems = [p for found in datamodule.problems.values() for p in found]
+        table[groups] = datamodule.folders.group_columns(rows, groups).to_numpy()
+    problems = [p for found in datamodule.folders.problems.values() for p in found]
     no_face = sum(p.reason == NO_FACE for p in problems)
     context = {
         "checkpoint": str(cfg.ckpt_path),
@@ -83,7 +83,7 @@ def evaluate(cfg: DictConfig) -> dict:
         "faces": datamodule.spec.faces.mode,
         "skipped_rows": len(problems),
         "no_face_rows": no_face,
-        "rows_with_face": len(datamodule.table("all")),
+        "rows_with_face": len(datamodule.folders.table("all")),
     }
     out_dir = Path(cfg.paths.output_dir)
     threshold = cfg.age_check.threshold or model.hparams.get("id_check_age", ID_CHECK_AGE)

@@ -2,6 +2,7 @@
 
 import logging
 import time
+import warnings
 
 import hydra
 import lightning as L
@@ -28,19 +29,28 @@ def train(cfg: DictConfig) -> dict:
     )
     log_hyperparameters(cfg, trainer)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), f"{cfg.paths.log_dir}/{cfg.task_name}")
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    with warnings.catch_warnings():
+        # A fresh run (ckpt_path None) in its new folder has nothing to resume: Lightning, seeing the on-exception
+        # checkpoint callback, would warn that it looks for a `last` checkpoint and then that there is none.
+        # Resuming is train.py's choice (ckpt_path=latest|PATH), so those two warnings say nothing to the user.
+        for message in (
+            r"`\.fit\(ckpt_path=None\)` was called",
+            r"\.fit\(ckpt_path=\"last\"\) is set, but there is no",
+        ):
+            warnings.filterwarnings("ignore", message=message)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train/", "val/"))}
-    metrics["val/baseline_mae"] = datamodule.baseline_mae("val")
+    metrics["val/baseline_mae"] = datamodule.folders.baseline_mae("val")
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    if best and len(datamodule.tables["calibration"]):
+    if best and len(datamodule.folders.tables["calibration"]):
         if trainer.is_global_zero:
             calibrate_checkpoint(best, datamodule, cfg.calibration)
         trainer.strategy.barrier()  # the other processes test the calibrated checkpoint
-    if cfg.get("test") and len(datamodule.tables["test"]):
+    if cfg.get("test") and len(datamodule.folders.tables["test"]):
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         metrics.update(results[0] if results else {})
-        metrics["test/baseline_mae"] = datamodule.baseline_mae("test")
+        metrics["test/baseline_mae"] = datamodule.folders.baseline_mae("test")
         if trainer.is_global_zero:
             print(console_summary(metrics))
     summary = {

@@ -147,7 +147,7 @@ def test_photos_without_a_face_are_invalid_rows_under_faces_align(tmp_path, astr
         on_invalid="skip",
         report_dir=str(tmp_path / "report"),
     )
-    table = lenient.load_table()
+    table = lenient.folders.load()
     assert len(table) == 6 and (table["faces_found"] == 1).all() and (table["face_score"] > 0.9).all()
     skipped = pd.read_csv(tmp_path / "report" / "invalid_rows.csv")
     assert skipped[["line", "file_name", "reason"]].to_dict("records") == [
@@ -155,7 +155,7 @@ def test_photos_without_a_face_are_invalid_rows_under_faces_align(tmp_path, astr
     ]
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 1  # the second module reused the first one's work
     plain = AgeDataModule(root=str(root), image_size=32, cache=True, cache_dir=str(tmp_path / "cache"))
-    plain.load_table()
+    plain.folders.load()
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # another policy, another cache entry
 
 

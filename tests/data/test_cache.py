@@ -94,7 +94,7 @@ def test_cached_augmentation_depends_only_on_seed_and_epoch(tmp_path):
     datamodule = AgeDataModule(
         root=str(root),
         image_size=32,
-        batch_size=8,
+        loader={"batch_size": 8},
         seed=3,
         cache=True,
         cache_dir=str(tmp_path / "c"),

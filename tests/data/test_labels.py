@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from age_lightning.data.datamodule import INVALID_ROWS_FILE, AgeDataModule
+from age_lightning.data.datamodule import AgeDataModule
+from age_lightning.data.folders import INVALID_ROWS_FILE
 from age_lightning.data.labels import LabelsSpec, read_labels
 from age_lightning.errors import DatasetError
 
@@ -105,7 +106,7 @@ def test_skip_drops_bad_rows_and_writes_them(make_folder, tmp_path):
         split={"fractions": {"train": 0.5, "val": 0.5, "test": 0.0}},
     )
     datamodule.setup("fit")
-    assert sum(len(t) for t in datamodule.tables.values()) == 20
+    assert sum(len(t) for t in datamodule.folders.tables.values()) == 20
     written = pd.read_csv(tmp_path / "out" / INVALID_ROWS_FILE)
     assert written["file_name"].tolist() == ["bad.jpg", "gone.jpg"] and written["line"].tolist() == [22, 23]
 

@@ -22,12 +22,14 @@ def test_each_folder_is_split_on_its_own_and_keeps_its_name(two_folders):
     datamodule = AgeDataModule(root=[str(f) for f in two_folders], image_size=32)
     datamodule.setup("fit")
     for split, share in (("train", 28), ("val", 3), ("calibration", 3), ("test", 6)):  # 70/7.5/7.5/15 of 40 each
-        counts = datamodule.table(split)["source"].value_counts().to_dict()
+        counts = datamodule.folders.table(split)["source"].value_counts().to_dict()
         assert counts == {"store_a": share, "store_b": share}, split
     alone = AgeDataModule(root=str(two_folders[1]), image_size=32)
     alone.setup("fit")  # a folder's split does not depend on the folders beside it
-    together = datamodule.table("test")
-    assert sorted(together[together["source"] == "store_b"]["file_name"]) == sorted(alone.table("test")["file_name"])
+    together = datamodule.folders.table("test")
+    assert sorted(together[together["source"] == "store_b"]["file_name"]) == sorted(
+        alone.folders.table("test")["file_name"]
+    )
 
 
 def test_a_weighted_folder_is_drawn_more_often_in_training(two_folders):
@@ -35,7 +37,7 @@ def test_a_weighted_folder_is_drawn_more_often_in_training(two_folders):
     roots = [str(f) for f in two_folders]
     datamodule = AgeDataModule(root=roots, image_size=32, balance={"by": [], "source_weights": {"store_b": 2}})
     datamodule.setup("fit")
-    sources = datamodule.table("train")["source"].to_numpy()
+    sources = datamodule.folders.table("train")["source"].to_numpy()
     sampler = datamodule.train_dataloader().sampler
     drawn = []
     for epoch in range(20):

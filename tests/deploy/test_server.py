@@ -531,16 +531,16 @@ def test_a_failure_inside_the_server_is_a_counted_json_500(deployed, keys, tmp_p
         assert server.client.get("/health/ready").status_code == 200
 
 
-def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path):
-    """The API fuzzer, driven by the service's own /openapi.json, finds no response outside the contract."""
+@pytest.mark.parametrize("hooks", [False, True], ids=["as-an-outside-client", "with-real-photos"])
+def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path, hooks):
+    """The API fuzzer, driven by the service's own /openapi.json with every check on, finds no response outside the
+    contract: as an outside client would run it (schemathesis' own sample files), and with real photos of several
+    sizes and modes (helpers/schemathesis_hooks.py) that reach the face step and the model."""
     with serving(deployed, tmp_path, f"api_keys={keys['file']}", "docs=true", key=keys["till-a"]) as server:
         schema = server.client.get("/openapi.json").json()
-        assert set(schema["paths"]["/v1/age"]["post"]["requestBody"]["content"]) >= {
-            "image/jpeg",
-            "image/png",
-            "multipart/form-data",
-        }
+        assert set(schema["paths"]["/v1/age"]["post"]["requestBody"]["content"]) == {"image/jpeg", "image/png"}
         assert "text/plain" in schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+        hook = {"SCHEMATHESIS_HOOKS": "schemathesis_hooks", "PYTHONPATH": str(ROOT / "tests" / "helpers")}
         result = subprocess.run(
             [
                 str(Path(sys.executable).with_name("schemathesis")),
@@ -561,21 +561,17 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path):
             text=True,
             timeout=600,
             cwd=tmp_path,
-            env={
-                **os.environ,
-                "SCHEMATHESIS_HOOKS": "schemathesis_hooks",
-                "PYTHONPATH": str(ROOT / "tests" / "helpers"),
-            },
+            env={**os.environ, **(hook if hooks else {})},
         )
         assert result.returncode == 0, result.stdout[-6000:]
         generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
         print(f"schemathesis: {generated} test cases, 0 failures")
-        assert generated >= 50 and "Tested: 4" in result.stdout
+        assert generated >= 40 and "Tested: 4" in result.stdout
         assert server.client.get("/health/ready").status_code == 200
 
 
-@pytest.mark.skipif(
-    not (shutil.which("chromium") and shutil.which("chromedriver")),
+@pytest.mark.skipif(  # CI installs them (.ci/run): there the test runs or fails, never skips
+    not (shutil.which("chromium") and shutil.which("chromedriver")) and not os.environ.get("CI"),
     reason="Chromium and ChromeDriver are not installed (Debian: chromium chromium-driver)",
 )
 def test_demo_page_in_headless_chromium(server, keys, tmp_path):

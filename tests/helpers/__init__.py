@@ -68,7 +68,7 @@ def tiny_train_overrides(tmp_path: Path, *extra: str) -> list[str]:
         "data.demo.num_images=48",
         "data.demo.image_size=40",
         "data.image_size=32",
-        "data.batch_size=8",
+        "data.loader.batch_size=8",
         "trainer.max_epochs=1",
         "callbacks.prediction_grid.num_images=4",
         f"paths.output_dir={out}",

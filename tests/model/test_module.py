@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from age_lightning.ages import MAX_AGE
+from age_lightning.errors import UserError
 from age_lightning.model.module import AgeRegressor
 from age_lightning.model.schedules import warmup_cosine
 
@@ -56,7 +57,7 @@ def test_training_step_loss_is_finite_and_backpropagates(loss):
 
 
 def test_unknown_loss_is_refused():
-    with pytest.raises(ValueError, match="model.loss"):
+    with pytest.raises(UserError, match="model.loss"):
         make_model(loss="huber2")
 
 

@@ -26,12 +26,12 @@ def test_exported_squares_keep_split_ages_and_pixels(tmp_path):
     )
     exported.setup()
     for split in ("train", "val", "calibration", "test"):
-        before, after = original.table(split), exported.table(split)
+        before, after = original.folders.table(split), exported.folders.table(split)
         assert len(after) == len(before) > 0
         assert after["age"].tolist() == before["age"].tolist()
 
     labels = pd.read_csv(out / "faces" / "labels.csv")
-    assert labels["source_file"].tolist() == original.table("all")["file_name"].tolist()
+    assert labels["source_file"].tolist() == original.folders.table("all")["file_name"].tolist()
     make = SquareMaker(original.spec)
     for row in labels.sample(5, random_state=0).itertuples():
         square, _ = make(str(tmp_path / "faces" / "final_files" / row.source_file))
@@ -49,7 +49,7 @@ def test_screen_trains_each_variant_and_compares_them(tmp_path):
     )
     assert exported.returncode == 0, exported.stderr
     tiny = (
-        f"data.image_size=32 data.batch_size=8 trainer.max_epochs=1 callbacks.prediction_grid.num_images=4 "
+        f"data.image_size=32 data.loader.batch_size=8 trainer.max_epochs=1 callbacks.prediction_grid.num_images=4 "
         f"paths.log_dir={tmp_path}/logs paths.cache_dir={tmp_path}/cache"
     )
     env = {**os.environ, "TRAINER": "cpu", "WORKERS": "0", "RUNS": str(tmp_path / "runs")}

@@ -168,7 +168,7 @@ if __name__ == "__main__":
     model = AgeRegressor(weights=None)
     model.age_mean.fill_(30.0)
     model.age_std.fill_(15.0)
-    datamodule = AgeDataModule(root=root, image_size=32, batch_size=4, check_images=False,
+    datamodule = AgeDataModule(root=root, image_size=32, loader={'batch_size': 4, 'num_workers': 0}, check_images=False,
                                split={"fractions": {"train": 0.5, "val": 0.5, "test": 0.0}})
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy="ddp_spawn" if devices > 1 else "auto",
                         logger=False, enable_progress_bar=False, enable_model_summary=False)

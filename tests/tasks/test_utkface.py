@@ -20,9 +20,9 @@ def test_short_cpu_run_on_real_faces_beats_predicting_the_mean(tmp_path):
             *overrides,
             "data=folder",
             f"data.root={subset}",
-            f"data.image_dir={UTKFACE / 'final_files'}",
+            f"data.labels.image_dir={UTKFACE / 'final_files'}",
             "data.image_size=64",
-            "data.batch_size=32",
+            "data.loader.batch_size=32",
             "trainer.max_epochs=6",
         ],
     )
