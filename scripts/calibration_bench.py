@@ -13,12 +13,12 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from age_lightning.ages import ADULTS
 from age_lightning.calibration import Calibration
 from age_lightning.evaluation.metrics import interval_metrics
 from age_lightning.evaluation.outcomes import RuleOutcomes
+from age_lightning.model.inference import load_checkpoint
 
 
 def outcomes(rows: pd.DataFrame, calibration: Calibration) -> str:
@@ -45,7 +45,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for item in args.calibrated:
         name, path = item.split("=", 1)
-        calibration = Calibration.from_dict(torch.load(path, map_location="cpu", weights_only=True)["calibration"])
+        calibration = load_checkpoint(path, device="cpu")[0].calibration
         print(f"| {name} | {calibration.margin:.2f} | all | {outcomes(table, calibration)} |")
         for column in args.by:
             for value, rows in table.groupby(column):

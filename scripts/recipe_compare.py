@@ -1,15 +1,16 @@
 """Compare training recipes on the decisions that matter at the till, per source folder, from evaluate.py outputs.
 
-    python scripts/recipe_compare.py NAME=<evaluate output folder> [NAME=<folder> ...]
+    python scripts/recipe_compare.py NAME=<evaluate output folder> [NAME=<folder> ...] [--csv results.csv]
 
 Each folder is what `python evaluate.py ckpt_path=<best> data.root=[<utkface>,<aaf_train>]` wrote (its
 predictions.csv and metrics.json). Per source: MAE and bias, the 13-17 band's MAE and bias, 90% interval coverage,
 both calibrated ID rules' minors passing (exact upper bound) and adults asked, and the adults asked by the interval
 rule's score at a 2% cap on this set's own minors (an oracle setting, for comparing recipes on equal terms).
+Prints a markdown table; --csv also writes it as a CSV (docs/benchmarks/results/ keeps the measured ones).
 """
 
+import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 
 from age_lightning.ages import ADULTS, LEGAL_AGE, TEEN_BAND, age_band
 from age_lightning.calibration import Calibration
-from age_lightning.evaluation.metrics import friction_at_pass_through, pass_scores
+from age_lightning.evaluation.metrics import friction_at_pass_through, pass_scores, regression_metrics
 from age_lightning.evaluation.outcomes import RuleOutcomes
 from age_lightning.id_rules import asks_unless_above
 
@@ -29,16 +30,20 @@ def passing(outcomes: RuleOutcomes) -> str:
     return f"{p.count}/{p.n} ({p.share:.1%}, upper {p.upper:.1%})"
 
 
+def mae_and_bias(real, predicted) -> str:
+    found = regression_metrics(real, predicted)
+    return "-" if found["n"] == 0 else f"{found['mae']:.2f} ({found['bias']:+.2f})"
+
+
 def source_rows(table: pd.DataFrame, calibration: Calibration | None) -> dict:
     real, predicted = table["real_age"].to_numpy(float), table["predicted_age"].to_numpy(float)
-    error = predicted - real
     teens = np.asarray(age_band(real)) == TEEN_BAND
     scores = pass_scores(predicted, table["scale"].to_numpy(float))
     oracle = friction_at_pass_through(real, scores["interval"], CAP)
     row = {
         "photos": len(table),
-        "MAE": f"{np.abs(error).mean():.2f} ({error.mean():+.2f})",
-        "13-17 MAE": f"{np.abs(error[teens]).mean():.2f} ({error[teens].mean():+.2f})" if teens.any() else "-",
+        "MAE": mae_and_bias(real, predicted),
+        "13-17 MAE": mae_and_bias(real[teens], predicted[teens]),
     }
     rules = {
         "coverage": "-",
@@ -70,20 +75,27 @@ def source_rows(table: pd.DataFrame, calibration: Calibration | None) -> dict:
     return row
 
 
-def main(arguments: list[str]) -> None:
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipes", nargs="+", metavar="NAME=FOLDER", help="a recipe's name and its evaluate.py folder")
+    parser.add_argument("--csv", type=Path, help="also write the table as a CSV")
+    args = parser.parse_args()
     rows = []
-    for argument in arguments:
+    for argument in args.recipes:
         name, _, folder = argument.partition("=")
+        if not folder:
+            parser.error(f"{argument!r}: give NAME=FOLDER")
         table = pd.read_csv(Path(folder) / "predictions.csv")
         metrics = json.loads((Path(folder) / "metrics.json").read_text())
         found = metrics["uncertainty"].get("calibration")
         calibration = Calibration.from_dict(found) if found else None
         for source, part in table.groupby("source"):
             rows.append({"recipe": name, "source": source, **source_rows(part, calibration)})
-    print(pd.DataFrame(rows).to_markdown(index=False))
+    found = pd.DataFrame(rows)
+    print(found.to_markdown(index=False))
+    if args.csv:
+        found.to_csv(args.csv, index=False)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or any("=" not in a for a in sys.argv[1:]):
-        sys.exit(__doc__)
-    main(sys.argv[1:])
+    main()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
-from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
+from age_lightning.model.inference import load_checkpoint
+from age_lightning.shares import BANDS, band_index, estimate_shares, total_variation
 
 # Target band mixes for the shifted subsets (0-12, 13-17, 18-24, 25-39, 40-59, 60+); None: the set as it is.
 MIXES = {
@@ -52,7 +52,9 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also time a million predictions per method")
     args = parser.parse_args()
 
-    error_model = ErrorModel.from_dict(torch.load(args.ckpt, map_location="cpu", weights_only=True)["error_model"])
+    error_model = load_checkpoint(str(args.ckpt), device="cpu")[0].error_model
+    if error_model is None:
+        parser.error(f"{args.ckpt} has no error model: calibrate it first (recalibrate.py)")
     table = pd.read_csv(args.predictions)
     real, predicted = table["real_age"].to_numpy(), table["predicted_age"].to_numpy()
     scale = table["scale"].to_numpy() if "scale" in table else None

@@ -91,7 +91,7 @@ class AgeRegressor(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
-        if stage == "fit" and hasattr(datamodule, "train_age_stats"):
+        if stage == "fit" and hasattr(datamodule, "folders"):  # the labeled folders' training split
             mean, std = datamodule.folders.train_age_stats
             self.age_mean.fill_(mean)
             self.age_std.fill_(std)

@@ -1,8 +1,8 @@
 """The checkout service, tested as a till (or an attacker) would use it: serve.py running, a real HTTP client
-talking to it over a socket."""
+talking to it over a socket. Longer than most modules (about 500 lines) because its tests share one running server
+(the module's `server` fixture: a model exported and loaded once); the fast in-process tests are in
+test_service_in_process.py, the serving helpers in helpers/serving.py."""
 
-import contextlib
-import io
 import json
 import os
 import re
@@ -12,10 +12,8 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,15 +24,10 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from age_lightning.tasks.export import export_onnx
-from helpers import ASTRONAUT, ROOT, run_command, started_command
+from helpers import ASTRONAUT, ROOT, run_command
+from helpers.serving import EPS, bomb, free_port, jpeg, png, serving, tiff, with_size
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,58 +57,6 @@ def keys(tmp_path_factory) -> dict:
     return {"file": folder / "keys.txt", **made}
 
 
-class Server:
-    def __init__(self, process, port, workdir, log, key=None, scheme="http", verify=True):
-        self.process, self.port, self.workdir, self.log = process, port, workdir, log
-        self.url = f"{scheme}://127.0.0.1:{port}"
-        self.auth = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(base_url=self.url, timeout=30, verify=verify)
-
-    def post(self, body: bytes, content_type: str | None = "image/jpeg", **kwargs) -> httpx.Response:
-        headers = {**self.auth, **({"Content-Type": content_type} if content_type else {}), **kwargs.pop("headers", {})}
-        return self.client.post("/v1/age", content=body, headers=headers, **kwargs)
-
-    def log_lines(self) -> list[dict]:
-        """The server's JSON log lines so far (any other line fails the test)."""
-        self.log.seek(0)
-        return [json.loads(line) for line in self.log.read().splitlines() if line.strip()]
-
-
-@contextlib.contextmanager
-def serving(model, cwd, *options: str, key=None, env=None, scheme="http", verify=True):
-    """serve.py running on a free port until the block ends; yields a Server once /health/ready says ready."""
-    port = free_port()
-    with (
-        tempfile.TemporaryFile("w+") as log,
-        started_command(
-            "serve.py",
-            f"model={model}",
-            f"port={port}",
-            *options,
-            cwd=cwd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        ) as process,
-    ):
-        server = Server(process, port, cwd, log, key, scheme, verify)
-        deadline = time.time() + 120
-        while True:
-            assert process.poll() is None, log.seek(0) or log.read()
-            try:
-                if server.client.get("/health/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.time() < deadline, "the server did not become ready"
-            time.sleep(0.5)
-        try:
-            yield server
-        finally:
-            server.client.close()
-
-
 @pytest.fixture(scope="module")
 def server(deployed, keys, tmp_path_factory):
     with serving(
@@ -128,18 +69,6 @@ def server(deployed, keys, tmp_path_factory):
         key=keys["till-a"],
     ) as s:
         yield s
-
-
-def jpeg(image: Image.Image, **options) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "JPEG", **options)
-    return out.getvalue()
-
-
-def png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, "PNG")
-    return out.getvalue()
 
 
 def test_a_photo_gets_its_face_box_age_bounds_and_id_check(server):
@@ -233,20 +162,6 @@ def test_tls_with_a_certificate(deployed, keys, tmp_path):
             pass
 
 
-def bomb() -> bytes:
-    """A 100-kilobyte-ish PNG that decodes to 64 megapixels."""
-    return png(Image.new("1", (8000, 8000)))
-
-
-def tiff() -> bytes:
-    out = io.BytesIO()
-    Image.open(ASTRONAUT).save(out, "TIFF")
-    return out.getvalue()
-
-
-EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
-
-
 @pytest.mark.parametrize(
     "name, body, content_type, status, message",
     [
@@ -276,12 +191,6 @@ def test_bad_input_gets_a_one_line_4xx_and_the_server_keeps_serving(server, name
     error = answer.json()["error"]
     assert message in error and "\n" not in error
     assert server.post(ASTRONAUT.read_bytes()).status_code == 200
-
-
-def with_size(png_bytes: bytes, width: int, height: int) -> bytes:
-    """The PNG with its header claiming another size (and a valid checksum, so the claim is believed)."""
-    header = b"IHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big") + png_bytes[24:29]
-    return png_bytes[:12] + header + zlib.crc32(header).to_bytes(4, "big") + png_bytes[33:]
 
 
 SMALL_JPEG = jpeg(Image.open(ASTRONAUT).resize((96, 96)))

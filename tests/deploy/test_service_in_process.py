@@ -2,8 +2,6 @@
 metrics and the optional pages, fast enough for the quick loop. What only a socket shows (TLS, slow uploads,
 SIGTERM, the real model, schemathesis) is in test_server.py."""
 
-import io
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +13,9 @@ from age_lightning.deploy.app import create_app
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.dependencies import ready_service
 from age_lightning.input_spec import InputSpec
+from helpers.serving import jpeg
 
+JPEG = jpeg(Image.new("RGB", (64, 64), (120, 90, 60)))
 CALIBRATION = Calibration(
     alpha=0.05, lower=-2.0, upper=2.0, max_pass=0.02, margin=2.0, point_threshold=21.0, photos=500, minors=120
 )
@@ -36,12 +36,6 @@ class StandIn:
         return np.full(len(images), self.age, np.float32), np.full(len(images), 2.0, np.float32)
 
 
-def jpeg(side: int = 64) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (side, side), (120, 90, 60)).save(out, "JPEG")
-    return out.getvalue()
-
-
 @pytest.fixture
 def keyed(tmp_path):
     """A keys file with one till, and that till's key."""
@@ -56,14 +50,14 @@ def client_for(model: StandIn, **options) -> TestClient:
 
 def test_a_keyed_till_gets_its_answer_and_others_get_401(keyed):
     with client_for(StandIn(age=16.0), api_keys=keyed["file"]) as client:
-        photo = {"content": jpeg(), "headers": {"Content-Type": "image/jpeg"}}
+        photo = {"content": JPEG, "headers": {"Content-Type": "image/jpeg"}}
         assert client.post("/v1/age", **photo).status_code == 401
         wrong = client.post(
-            "/v1/age", content=jpeg(), headers={"Content-Type": "image/jpeg", "Authorization": "Bearer x"}
+            "/v1/age", content=JPEG, headers={"Content-Type": "image/jpeg", "Authorization": "Bearer x"}
         )
         assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
         auth = {"Authorization": f"Bearer {keyed['key']}"}
-        answer = client.post("/v1/age", content=jpeg(), headers={"Content-Type": "image/jpeg", **auth})
+        answer = client.post("/v1/age", content=JPEG, headers={"Content-Type": "image/jpeg", **auth})
         assert answer.status_code == 200, answer.text
         face = answer.json()["faces"][0]
         # 16 years, scale 2: interval 12-20; the ID lower bound 16 - 2 x 2 = 12 is not above 18, so asked
@@ -82,7 +76,7 @@ def test_a_keyed_till_gets_its_answer_and_others_get_401(keyed):
         ("text/plain", b"hello", 415, "content type 'text/plain'"),
         ("image/jpeg", b"GIF89a not a photo", 415, "not a JPEG or PNG"),
         ("image/jpeg", b"", 400, "empty body"),
-        ("image/jpeg", jpeg()[:200], 400, "could not be decoded"),
+        ("image/jpeg", JPEG[:200], 400, "could not be decoded"),
         ("image/png", b"x" * 2_000, 413, "is over the 1,000"),
     ],
 )
@@ -95,20 +89,20 @@ def test_bad_uploads_get_one_line_errors(content_type, body, status, message):
 
 def test_a_multipart_form_needs_its_file():
     with client_for(StandIn()) as client:
-        assert client.post("/v1/age", files={"photo": ("a.jpg", jpeg(), "image/jpeg")}).status_code == 200
+        assert client.post("/v1/age", files={"photo": ("a.jpg", JPEG, "image/jpeg")}).status_code == 200
         empty = client.post("/v1/age", data={"note": "no file"}, files={"other": ("", b"", "text/plain")})
         assert empty.status_code == 400
 
 
 def test_an_image_over_the_pixel_limit_is_413_before_decoding():
     with client_for(StandIn(), max_pixels=64 * 64 - 1) as client:
-        answer = client.post("/v1/age", content=jpeg(64), headers={"Content-Type": "image/jpeg"})
+        answer = client.post("/v1/age", content=JPEG, headers={"Content-Type": "image/jpeg"})
         assert answer.status_code == 413 and "image too large" in answer.json()["error"]
 
 
 def test_a_failure_inside_is_a_counted_json_500_without_its_message():
     with client_for(StandIn(fails=RuntimeError("secret detail"))) as client:
-        answer = client.post("/v1/age", content=jpeg(), headers={"Content-Type": "image/jpeg"})
+        answer = client.post("/v1/age", content=JPEG, headers={"Content-Type": "image/jpeg"})
         assert answer.status_code == 500 and "secret" not in answer.text
         assert 'age_internal_errors_total{error="RuntimeError"} 1.0' in client.get("/metrics").text
 
@@ -123,7 +117,7 @@ def test_a_service_not_ready_answers_503_with_retry_after():
 
     app.dependency_overrides[ready_service] = not_ready
     with TestClient(app) as client:
-        for answer in (client.get("/health/ready"), client.post("/v1/age", content=jpeg())):
+        for answer in (client.get("/health/ready"), client.post("/v1/age", content=JPEG)):
             assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
         assert client.get("/health/live").json() == {"status": "live"}
 

@@ -1,5 +1,6 @@
 """The till's install as a store's IT does it: the wheel built from this checkout, installed with [serve] into a
-fresh virtual environment in another folder, its console scripts run there; torch must not be installed."""
+fresh virtual environment in another folder, its console scripts run there; torch must not be installed. And
+every console script of the wheel, the till's and the Hydra commands, answers --help."""
 
 import json
 import os
@@ -24,15 +25,66 @@ def run(*command, cwd, timeout=600, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
+TILL_COMMANDS = ("age-predict-onnx", "age-serve", "age-make-key", "age-shares")
+HYDRA_COMMANDS = (
+    "age-train",
+    "age-evaluate",
+    "age-recalibrate",
+    "age-predict",
+    "age-export",
+    "age-eda",
+    "age-sweep-summary",
+)
+
+
 @pytest.fixture(scope="module")
-def till(tmp_path_factory):
+def wheel(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dist")
+    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", folder, ROOT, cwd=folder)
+    [built] = folder.glob("*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def till(tmp_path_factory, wheel):
     """A fresh venv in a folder outside the checkout, with the wheel and its [serve] extra installed."""
     folder = tmp_path_factory.mktemp("till")
-    run(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", folder / "dist", ROOT, cwd=folder)
-    [wheel] = (folder / "dist").glob("*.whl")
     run(sys.executable, "-m", "venv", folder / "venv", cwd=folder)
     run(folder / "venv" / "bin" / "pip", "install", "--quiet", f"{wheel}[serve]", cwd=folder, timeout=900)
     return folder
+
+
+@pytest.mark.parametrize("command", TILL_COMMANDS)
+def test_every_till_command_answers_help_from_the_wheel(till, command):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    shown = run(till / "venv" / "bin" / command, "--help", cwd=till, env=env).stdout
+    assert shown.startswith(f"usage: {command}") and "options:" in shown
+    assert "model " in shown or "name " in shown  # its options, one line each, with their defaults
+    assert "(required)" in shown and "(default:" in shown or command == "age-make-key"
+
+
+def test_every_hydra_command_answers_help_from_the_wheel(tmp_path, wheel):
+    """The wheel's own files (no --deps: the training stack is this environment's) in a folder outside the
+    checkout, found before the checkout's editable install: the configs the commands compose ship in the wheel."""
+    run(
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-deps",
+        "--target",
+        tmp_path / "site",
+        wheel,
+        cwd=tmp_path,
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    where = run(sys.executable, "-c", "import age_lightning; print(age_lightning.__file__)", cwd=tmp_path, env=env)
+    assert where.stdout.startswith(str(tmp_path / "site"))
+    for command in HYDRA_COMMANDS:
+        shown = run(tmp_path / "site" / "bin" / command, "--help", cwd=tmp_path, env=env, timeout=120).stdout
+        assert shown.startswith(f"{command} (in a checkout: python "), shown[:300]
+        assert "== Configuration groups ==" in shown and "== Config ==" in shown and "task_name:" in shown
 
 
 def test_the_wheel_runs_the_till_commands_without_torch(till, tiny_uncertain_checkpoint):
