@@ -16,6 +16,7 @@ ADULTS = f"adults {ID_CHECK_AGE}+"  # in reports: the buyers whose being asked f
 # A band runs up to the next band's lower bound, so fractional ages (12.5) fall in exactly one band.
 AGE_BANDS = {"0-12": 0, "13-17": 13, "18-24": 18, "25-39": 25, "40-59": 40, "60+": 60}
 TEEN_BAND = "13-17"  # minors old enough to try buying alcohol
+TEEN_YEARS = range(13, LEGAL_AGE)  # each year of them, reported one by one
 
 
 def age_band(ages) -> np.ndarray:

@@ -38,7 +38,10 @@ from age_lightning.errors import UserError
 from age_lightning.id_rules import interval_asks
 
 ALPHA = 0.05  # per side: a 90% interval
-MAX_PASS = 0.02  # share of minors the interval ID rule may let through
+MAX_PASS = 0.02  # share of the promise's minors the interval ID rule may let through
+MAX_PASS_PER_YEAR = 0.03  # and of each year of age among them
+MINOR_AGES = (13, 17)  # the promise's population: the minors old enough to try to buy alcohol (whole years)
+ALL_MINORS = (0, LEGAL_AGE - 1)  # what calibrations written before `minor_ages` existed were fitted on
 SMALL_GROUPS = ("error", "skip")
 
 
@@ -48,7 +51,9 @@ class CalibrationSettings:
     calibration split, recalibrate.py any labeled folder."""
 
     alpha: float = ALPHA  # per side: at most alpha of true ages below the interval and alpha above it
-    max_pass: float = MAX_PASS  # interval ID rule: a minor passes without being asked with probability at most this
+    max_pass: float = MAX_PASS  # interval ID rule: a minor of minor_ages passes unasked with probability <= this
+    minor_ages: list = field(default_factory=lambda: list(MINOR_AGES))  # the promise's minors: [first, last] year
+    max_pass_per_year: float | None = MAX_PASS_PER_YEAR  # and each year of them (null: the pooled cap only)
     shift: float = 0.0  # KL shift allowance: the bounds hold for populations within this distance
     groups: list = field(default_factory=list)  # fit in every group of these columns (source and/or labels.csv
     #                             columns, e.g. [source,race]) and keep the strictest
@@ -87,21 +92,69 @@ def interval_multipliers(ages, predicted, scale, alpha: float = ALPHA) -> tuple[
     return lower, upper
 
 
-def pass_cut(ages, score, max_pass: float = MAX_PASS) -> float:
-    """The cut c such that a new minor's score exceeds c with probability <= max_pass.
-
-    c is the k-th largest of the calibration minors' scores with k = floor(max_pass * (n + 1)): a new minor's
-    score is above it only if it ranks among the top k of the n + 1, which happens with probability k / (n + 1).
-    """
-    minors = np.asarray(ages, float) < LEGAL_AGE
-    scores = np.asarray(score, float)[minors]
-    n = len(scores)
-    if n == 0:
+def _minor_scores(ages, score, minor_ages) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration photos of the promise's population (whole years first..last, under LEGAL_AGE): their
+    years and scores."""
+    first, last = minor_ages
+    ages = np.asarray(ages, float)
+    chosen = (ages >= first) & (ages < last + 1) & (ages < LEGAL_AGE)
+    if not chosen.any():
         raise CalibrationError(
-            f"the calibration photos hold no minors (under {LEGAL_AGE}): the ID rule's "
-            f"pass-through cannot be bounded; add labeled photos of minors"
+            f"the calibration photos hold no minors aged {first}-{last}: the ID rule's pass-through cannot be "
+            f"bounded; add labeled photos of minors"
         )
-    return _order_statistic(scores, n + 1 - math.floor(max_pass * (n + 1)), "minors", max_pass)
+    return np.floor(ages[chosen]).astype(int), np.asarray(score, float)[chosen]
+
+
+def _cut(scores: np.ndarray, level: float, what: str) -> tuple[float, float]:
+    """The cut c with P(a new score > c) <= level, and its finite-sample bound k / (n + 1) (the exact probability
+    for exchangeable scores without ties). c is the k-th largest of the n scores with k = floor(level * (n + 1)): a
+    new score is above it only if it ranks among the top k of the n + 1."""
+    n = len(scores)
+    k = math.floor(level * (n + 1))
+    return _order_statistic(scores, n + 1 - k, what, level), k / (n + 1)
+
+
+def year_groups(years: np.ndarray, level: float) -> list[tuple[int, int]]:
+    """Whole years pooled with their neighbours, youngest first, until each group holds the 1 / level - 1 photos a
+    cut at `level` needs (a last group short of it joins the one before); one group when even all of them fall
+    short (its cut then says how many are needed)."""
+    needed = math.ceil(1 / level - 1)
+    groups, start, count = [], int(years.min()), 0
+    for year in range(int(years.min()), int(years.max()) + 1):
+        count += int((years == year).sum())
+        if count >= needed:
+            groups.append((start, year))
+            start, count = year + 1, 0
+    if start <= years.max():
+        groups = [*groups[:-1], (groups[-1][0] if groups else start, int(years.max()))]
+    return groups
+
+
+def pass_cut(ages, score, max_pass: float = MAX_PASS, minor_ages=ALL_MINORS, max_pass_per_year=None) -> float:
+    """The cut c such that a new minor of `minor_ages` scores above it with probability <= max_pass, and one of
+    each year (or group of years, `year_groups`) with probability <= max_pass_per_year: the strictest of those
+    cuts (`teen_cuts` has each)."""
+    return teen_cuts(ages, score, max_pass, minor_ages, max_pass_per_year)["cut"]
+
+
+def teen_cuts(ages, score, max_pass: float, minor_ages, max_pass_per_year) -> dict:
+    """The pooled cut over the promise's minors, each year group's cut, their finite-sample bounds, and the
+    strictest (`cut`)."""
+    years, scores = _minor_scores(ages, score, minor_ages)
+    first, last = minor_ages
+    cut, bound = _cut(scores, max_pass, f"minors aged {first}-{last}")
+    groups: list[dict] = []
+    for low, high in year_groups(years, max_pass_per_year) if max_pass_per_year else ():
+        chosen = (years >= low) & (years <= high)
+        name = str(low) if low == high else f"{low}-{high}"
+        year_cut, year_bound = _cut(scores[chosen], max_pass_per_year, f"minors aged {name}")
+        groups.append({"ages": name, "photos": int(chosen.sum()), "cut": year_cut, "bound": year_bound})
+    return {
+        "cut": max([cut, *(float(group["cut"]) for group in groups)]),
+        "pooled": {"photos": len(scores), "cut": cut, "bound": bound},
+        "years": groups,
+    }
 
 
 def binary_kl(q: float, p: float) -> float:
@@ -137,11 +190,12 @@ class Fit(NamedTuple):
     point_threshold: float
 
 
-def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float) -> Fit:
+def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float, minor_ages, max_pass_per_year) -> Fit:
     lower, upper = interval_multipliers(ages, predicted, scale, alpha)
     predicted = np.asarray(predicted, float)
-    margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), max_pass)
-    return Fit(lower, upper, margin, pass_cut(ages, predicted, max_pass))
+    promise = (max_pass, minor_ages, max_pass_per_year)
+    margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), *promise)
+    return Fit(lower, upper, margin, pass_cut(ages, predicted, *promise))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +213,9 @@ class Calibration:
     source: str = ""
     shift: float = 0.0  # the KL shift allowance the levels were fitted for (0: exchangeability only)
     groups: dict | None = None  # worst-group calibration: columns, each group's margin, skipped groups, friction
+    minor_ages: tuple[int, int] = ALL_MINORS  # the minors the margin was fitted on (first, last whole year)
+    max_pass_per_year: float | None = None  # the cap on each year of them (None: the pooled cap only)
+    promise: dict | None = None  # the margin's cuts: pooled and per year group, with photos and finite-sample bounds
 
     @classmethod
     def fit(
@@ -173,17 +230,23 @@ class Calibration:
         groups=None,
         group_columns: tuple[str, ...] = (),
         small_groups: str = "error",
+        minor_ages=MINOR_AGES,
+        max_pass_per_year: float | None = MAX_PASS_PER_YEAR,
     ) -> "Calibration":
-        """Fit on the calibration photos; with `groups` (one label per photo) in every group, keeping the most
+        """Fit on the calibration photos; the ID margin on the minors aged minor_ages (pooled at max_pass, and each
+        year at max_pass_per_year); with `groups` (one label per photo) in every group, keeping the most
         conservative bounds; with `shift`, at the levels that hold within that KL distance."""
         ages, predicted, scale = (np.asarray(a, float) for a in (ages, predicted, scale))
+        minor_ages = (int(minor_ages[0]), int(minor_ages[1]))
+        if not 0 <= minor_ages[0] <= minor_ages[1] < LEGAL_AGE:
+            raise UserError(f"calibration.minor_ages must be [first, last] years under {LEGAL_AGE}, got {minor_ages}")
         fit_alpha, fit_pass = robust_level(alpha, shift), robust_level(max_pass, shift)
-        pooled = _pooled_fit(ages, predicted, scale, fit_alpha, fit_pass)
+        fit_year = robust_level(max_pass_per_year, shift) if max_pass_per_year else None
+        levels = (fit_alpha, fit_pass, minor_ages, fit_year)
+        pooled = _pooled_fit(ages, predicted, scale, *levels)
         found = None
         if groups is not None:
-            per_group, skipped = _group_fits(
-                ages, predicted, scale, np.asarray(groups), fit_alpha, fit_pass, small_groups
-            )
+            per_group, skipped = _group_fits(ages, predicted, scale, np.asarray(groups), *levels, small_groups)
             fits = list(per_group.values())
             worst = Fit(
                 lower=min(f.lower for f in fits),
@@ -210,11 +273,17 @@ class Calibration:
             source=source,
             shift=shift,
             groups=found,
+            minor_ages=minor_ages,
+            max_pass_per_year=max_pass_per_year,
+            promise=teen_cuts(ages, (predicted - LEGAL_AGE) / scale, fit_pass, minor_ages, fit_year),
         )
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Calibration | None":
-        return None if not data else cls(**data)
+        """From `to_dict`'s form; one written before `minor_ages` existed was fitted on every minor."""
+        if not data:
+            return None
+        return cls(**{**data, "minor_ages": tuple(data.get("minor_ages", ALL_MINORS))})
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,7 +303,9 @@ class Calibration:
         return interval_asks(predicted, scale, self.margin)
 
 
-def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: str) -> tuple[dict[str, Fit], dict]:
+def _group_fits(
+    ages, predicted, scale, groups, alpha, max_pass, minor_ages, max_pass_per_year, small_groups: str
+) -> tuple[dict[str, Fit], dict]:
     """Each group's Fit; groups too small for the levels raise or are skipped."""
     if small_groups not in SMALL_GROUPS:
         raise UserError(f"calibration.small_groups must be one of {SMALL_GROUPS}, got {small_groups!r}")
@@ -242,13 +313,15 @@ def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: s
     for group in sorted(set(groups.tolist())):
         chosen = groups == group
         try:
-            fits[str(group)] = _pooled_fit(ages[chosen], predicted[chosen], scale[chosen], alpha, max_pass)
+            fits[str(group)] = _pooled_fit(
+                ages[chosen], predicted[chosen], scale[chosen], alpha, max_pass, minor_ages, max_pass_per_year
+            )
         except CalibrationError as error:
             if small_groups == "error":
                 raise CalibrationError(
                     f"calibration group {group!r}: {error} (or calibration.small_groups=skip to leave it out)"
                 ) from None
-            skipped[str(group)] = int((ages[chosen] < LEGAL_AGE).sum())
+            skipped[str(group)] = int(((ages[chosen] >= minor_ages[0]) & (ages[chosen] < minor_ages[1] + 1)).sum())
     if not fits:
         raise CalibrationError(f"no calibration group has enough photos and minors (groups: {skipped})")
     return fits, skipped
@@ -257,3 +330,20 @@ def _group_fits(ages, predicted, scale, groups, alpha, max_pass, small_groups: s
 def _asked_share(predicted, scale, margin: float, adults) -> float | None:
     """Share of the adults asked for ID by the interval rule at `margin` (the friction it costs)."""
     return float(np.mean(interval_asks(predicted[adults], scale[adults], margin))) if adults.any() else None
+
+
+def promise_in_words(calibration: Calibration) -> str:
+    """What the interval rule's margin promises, naming the ages it covers and the bounds the photos support."""
+    first, last = calibration.minor_ages
+    promise = calibration.promise or {}
+    pooled = promise.get("pooled")
+    said = f"a minor aged {first}-{last} passes unasked with probability at most {calibration.max_pass:.1%}" + (
+        f" ({pooled['bound']:.2%} with {pooled['photos']} calibration photos of them)" if pooled else ""
+    )
+    years = promise.get("years") or []
+    if years:
+        each = ", ".join(f"{g['ages']}: {g['bound']:.2%} of {g['photos']}" for g in years)
+        said += f"; each year (or group of years) at most {calibration.max_pass_per_year:.1%} ({each})"
+    if calibration.shift:
+        said += f"; for any population within KL {calibration.shift:g} of the calibration photos"
+    return said

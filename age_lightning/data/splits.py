@@ -20,6 +20,10 @@ class SplitSettings:
         default_factory=lambda: {"train": 0.7, "val": 0.075, "calibration": 0.075, "test": 0.15}
     )  # calibration: see model.head
     seed: int = 0
+    # a teen-enriched calibration split: {ages: [13, 17], calibration: 0.35} moves training rows of those ages into
+    # calibration until it holds that share of them (val and test rows stay), so that the ID rule's promise to them
+    # rests on more photos; null: none
+    enrich: dict | None = None
 
 
 # The reference Keras notebook used ImageDataGenerator(validation_split=0.25), which takes the *first*
@@ -48,6 +52,21 @@ def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int
         is_val = (table["line"] - 2) < first_val_lines
         return pd.Series(np.where(is_val, "val", "train"), index=table.index, name="split")
     return _random_split(table.index, fractions, seed)
+
+
+def enrich_calibration(split: pd.Series, ages: pd.Series, enrich: dict | None, seed: int) -> pd.Series:
+    """Move training rows aged enrich["ages"] (first, last whole year) into calibration, chosen at random with
+    `seed`, until calibration holds the share enrich["calibration"] of those rows; the other splits keep theirs."""
+    if not enrich:
+        return split
+    if set(enrich) != {"ages", "calibration"} or not 0 <= enrich["calibration"] < 1:
+        raise DatasetError(f"data.split.enrich must be {{ages: [first, last], calibration: share < 1}}, got {enrich}")
+    first, last = enrich["ages"]
+    chosen = (ages >= first) & (ages < last + 1)
+    wanted = round(enrich["calibration"] * int(chosen.sum())) - int((chosen & (split == "calibration")).sum())
+    movable = split.index[chosen & (split == "train")]
+    moved = np.random.default_rng(seed + 1).permutation(movable)[: max(0, min(wanted, len(movable)))]
+    return split.where(~split.index.isin(moved), "calibration")
 
 
 def _random_split(index: pd.Index, fractions: dict, seed: int) -> pd.Series:

@@ -12,7 +12,13 @@ import pandas as pd
 
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE
 from age_lightning.calibration import MAX_PASS, Calibration
-from age_lightning.evaluation.metrics import band_metrics, interval_metrics, regression_metrics
+from age_lightning.evaluation.metrics import (
+    band_metrics,
+    cost_at_caps,
+    interval_metrics,
+    pass_scores,
+    regression_metrics,
+)
 from age_lightning.evaluation.outcomes import CONFIDENCE, RuleOutcomes
 from age_lightning.id_rules import asks_unless_above
 
@@ -40,6 +46,7 @@ def group_metrics(real, predicted, scale, threshold: float, calibration: Calibra
             "interval": RuleOutcomes.of(real, calibration.asks_for_id(predicted, scale)).to_dict(),
             "point": RuleOutcomes.of(real, asks_unless_above(predicted, calibration.point_threshold)).to_dict(),
         }
+        metrics["cost_at_caps"] = cost_at_caps(real, pass_scores(predicted, scale), calibration.minor_ages)
     return metrics
 
 

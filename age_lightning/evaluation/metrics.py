@@ -8,7 +8,7 @@ measured (no people in the group) is None, never NaN.
 import numpy as np
 
 from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, age_band
-from age_lightning.calibration import Calibration
+from age_lightning.calibration import ALL_MINORS, Calibration
 from age_lightning.evaluation.outcomes import (
     THRESHOLD_SEARCH,
     AgeCheck,
@@ -18,6 +18,8 @@ from age_lightning.evaluation.outcomes import (
 )
 from age_lightning.id_rules import asks_unless_above
 from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
+
+COST_CAPS = (0.02, 0.05)  # the caps on minors passing whose price in adults asked the report shows
 
 
 def regression_metrics(real, predicted) -> dict:
@@ -99,11 +101,13 @@ def tradeoff_curve(real, score, points: int = 1001) -> dict:
     }
 
 
-def friction_at_pass_through(real, score, target: float) -> dict:
-    """The least adult friction of any cut that lets at most `target` of this set's minors through (an oracle
-    setting, chosen on the set itself: for comparing rules on equal terms, not for deployment)."""
+def friction_at_pass_through(real, score, target: float, minor_ages=ALL_MINORS) -> dict:
+    """The least adult friction of any cut that lets at most `target` of this set's minors aged minor_ages (first,
+    last whole year) through (an oracle setting, chosen on the set itself: for comparing rules on equal terms, not
+    for deployment)."""
     real, score = np.asarray(real, float), np.asarray(score, float)
-    minors = np.sort(score[real < LEGAL_AGE])[::-1]
+    first, last = minor_ages
+    minors = np.sort(score[(real >= first) & (real < last + 1) & (real < LEGAL_AGE)])[::-1]
     if len(minors) == 0:
         return {"target": target, "cut": None}
     cut = float(minors[min(int(np.floor(target * len(minors))), len(minors) - 1)])
@@ -131,6 +135,23 @@ def uncertainty_metrics(real, predicted, scale, calibration: Calibration) -> dic
         "at_equal_pass_through": {
             rule: friction_at_pass_through(real, score, calibration.max_pass) for rule, score in scores.items()
         },
+        "cost_at_caps": cost_at_caps(real, scores, calibration.minor_ages),
+    }
+
+
+def cost_at_caps(real, scores: dict[str, np.ndarray], minor_ages, caps=COST_CAPS) -> dict:
+    """What an honest promise costs on this set: for each cap and rule, the cut letting at most that share of this
+    set's minors aged minor_ages through, and the adults 25+ and 18-24 year olds it asks ({"2%": {rule: ...}});
+    a cap the set's minors are too few to show (fewer than 1 / cap) is None."""
+    real = np.asarray(real, float)
+    first, last = minor_ages
+    minors = int(((real >= first) & (real < last + 1) & (real < LEGAL_AGE)).sum())
+    return {
+        f"{cap:.0%}": {
+            rule: friction_at_pass_through(real, score, cap, minor_ages) if minors * cap >= 1 else None
+            for rule, score in scores.items()
+        }
+        for cap in caps
     }
 
 

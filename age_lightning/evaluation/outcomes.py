@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 import numpy as np
 from scipy.stats import binomtest
 
-from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, age_band
+from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE, TEEN_BAND, TEEN_YEARS, age_band
 from age_lightning.id_rules import asks_unless_above
 
 CONFIDENCE = 0.95
@@ -34,12 +34,14 @@ class Rate:
 
 @dataclass(frozen=True)
 class RuleOutcomes:
-    """Whom an ID rule lets through (minors; 13-17 year olds) and whom it asks (adults: its friction; 18-24)."""
+    """Whom an ID rule lets through (minors; 13-17 year olds, pooled and each year of age) and whom it asks (adults:
+    its friction; 18-24)."""
 
     minors_pass_through: Rate
     teens_pass_through: Rate
     adult_friction: Rate
     young_adults_asked: Rate
+    pass_through_by_age: dict[str, Rate]  # "13-17" and each year "13" .. "17": the minors the promise covers
 
     @classmethod
     def of(cls, real, asked) -> "RuleOutcomes":
@@ -47,17 +49,23 @@ class RuleOutcomes:
         minors, adults = real < LEGAL_AGE, real >= ID_CHECK_AGE
         teens = np.asarray(age_band(real)) == TEEN_BAND
         young_adults = (real >= LEGAL_AGE) & ~adults
+        years = np.floor(real)
+        by_age = {TEEN_BAND: teens, **{str(year): years == year for year in TEEN_YEARS}}
         return cls(
-            Rate.of(int((~asked[minors]).sum()), int(minors.sum())),
-            Rate.of(int((~asked[teens]).sum()), int(teens.sum())),
-            Rate.of(int(asked[adults].sum()), int(adults.sum())),
-            Rate.of(int(asked[young_adults].sum()), int(young_adults.sum())),
+            minors_pass_through=Rate.of(int((~asked[minors]).sum()), int(minors.sum())),
+            teens_pass_through=Rate.of(int((~asked[teens]).sum()), int(teens.sum())),
+            adult_friction=Rate.of(int(asked[adults].sum()), int(adults.sum())),
+            young_adults_asked=Rate.of(int(asked[young_adults].sum()), int(young_adults.sum())),
+            pass_through_by_age={age: Rate.of(int((~asked[who]).sum()), int(who.sum())) for age, who in by_age.items()},
         )
 
     @classmethod
     def from_dict(cls, values: dict) -> "RuleOutcomes":
-        """From a rule's entry in the metrics (its outcomes, beside other keys such as its setting)."""
-        return cls(**{f.name: Rate(**values[f.name]) for f in fields(cls)})
+        """From a rule's entry in the metrics (its outcomes, beside other keys such as its setting); an entry
+        written before pass_through_by_age existed has none."""
+        rates = {f.name: Rate(**values[f.name]) for f in fields(cls) if f.name != "pass_through_by_age"}
+        by_age = {age: Rate(**rate) for age, rate in values.get("pass_through_by_age", {}).items()}
+        return cls(**rates, pass_through_by_age=by_age)
 
     def to_dict(self) -> dict:
         return asdict(self)

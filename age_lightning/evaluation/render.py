@@ -3,6 +3,7 @@ computed here. Longer than most modules (about 350 lines) because it is one page
 order the page shows them, each mostly the words and the table a reader sees."""
 
 from age_lightning.ages import ADULTS, LEGAL_AGE
+from age_lightning.calibration import Calibration, promise_in_words
 from age_lightning.evaluation.groups import outcomes
 from age_lightning.evaluation.outcomes import AgeCheck, RuleOutcomes
 from age_lightning.formatting import markdown_table, num, pct
@@ -116,9 +117,35 @@ def _groups_section(groups: dict | None) -> list[str]:
             )
         header = ["group", "photos", "MAE", "bias", "within ±5", "minors not asked (upper)"]
         header += [f"{ADULTS} asked (upper)", "interval coverage"]
-        lines += [f"### {column} ({named})", "", *markdown_table(header, rows)]
+        lines += [f"### {column} ({named})", "", *markdown_table(header, rows), ""]
+        by_age = [(value, outcomes(g, rule)) for value, g in found["values"].items()]
+        lines += [f"13-17 year olds not asked, by year of age ({named}):", "", *_by_age_table(by_age)]
+        costs = {value: g["cost_at_caps"] for value, g in found["values"].items() if g.get("cost_at_caps")}
+        if costs:
+            lines += ["", *_group_costs(costs)]
         lines += ["", *_disparity_reading(column, found), "", f"![groups by {column}](groups_{column}.png)", ""]
     return lines
+
+
+def _group_costs(costs: dict) -> list[str]:
+    """Per group: the adults 25+ / 18-24 asked when the interval rule's setting is chosen on the group's own 13-17
+    year olds for each cap."""
+    caps = list(next(iter(costs.values())))
+
+    def cell(found: dict | None) -> str:
+        if found is None:
+            return "too few 13-17s"
+        o = RuleOutcomes.from_dict(found)
+        return f"{pct(o.adult_friction.share)} / {pct(o.young_adults_asked.share)}"
+
+    return [
+        f"The cost of each cap within each group ({ADULTS} / 18-24 asked, interval rule, setting chosen on the "
+        f"group's own 13-17 year olds):",
+        "",
+        *markdown_table(
+            ["group", *caps], [[value, *(cell(cost[cap]["interval"]) for cap in caps)] for value, cost in costs.items()]
+        ),
+    ]
 
 
 def _disparity_reading(column: str, found: dict) -> list[str]:
@@ -229,6 +256,8 @@ def _age_check_section(check: AgeCheck) -> list[str]:
             [[name, f"{r.count} / {r.n}", pct(r.share), pct(r.upper)] for name, r in rows],
         ),
         "",
+        *_by_age_table([("Challenge 25", found_outcomes)]),
+        "",
         found,
         "",
         f"![age check trade-off]({PLOTS['age_check']})",
@@ -253,7 +282,8 @@ def _uncertainty_section(u: dict | None, check: AgeCheck) -> list[str]:
         title,
         "",
         f"Calibrated on {c['photos']} photos ({c['minors']} minors) of `{c['source']}` (they "
-        f"must be photos the model was not trained on). Nominal coverage **{pct(u['nominal_coverage'])}**: "
+        f"must be photos the model was not trained on). The ID rule's promise: "
+        f"{promise_in_words(Calibration.from_dict(c))}. Nominal coverage **{pct(u['nominal_coverage'])}**: "
         f"at most {pct(c['alpha'])} of true ages below the interval and at most {pct(c['alpha'])} above it, for "
         f"photos like the calibration photos (not per band: bands are shown to see where it holds).",
         "",
@@ -281,9 +311,10 @@ def _uncertainty_section(u: dict | None, check: AgeCheck) -> list[str]:
         ),
     ]
     equal = u["at_equal_pass_through"]
+    first, last = c.get("minor_ages", (0, LEGAL_AGE - 1))
     lines += [
-        f"ID rules on this set. The calibrated settings were fitted on the calibration photos' minors so that "
-        f"a minor passes with probability at most {pct(c['max_pass'])}.",
+        f"ID rules on this set. The calibrated settings were fitted on the calibration photos' minors aged "
+        f"{first}-{last} so that one passes with probability at most {pct(c['max_pass'])}.",
         "",
         *markdown_table(
             ["rule", "asks for ID when", "minors not asked (upper bound)", "13-17 not asked", "18-24 asked"]
@@ -306,10 +337,53 @@ def _uncertainty_section(u: dict | None, check: AgeCheck) -> list[str]:
         f"{pct(RuleOutcomes.from_dict(equal['point']).adult_friction.share)} under the point rule, "
         f"{pct(RuleOutcomes.from_dict(equal['interval']).adult_friction.share)} under the interval rule.",
         "",
+        "The minors who try to buy alcohol, by year of age: the share not asked for ID (count / photos, exact "
+        "upper bound).",
+        "",
+        *_by_age_table([(name, RuleOutcomes.from_dict(r)) for name, _, r in table]),
+        "",
+        *_cost_section(u.get("cost_at_caps"), (first, last)),
         f"![ID rules]({PLOTS['rules']})",
         "",
     ]
     return lines
+
+
+def _by_age_table(rules: list[tuple[str, RuleOutcomes]]) -> list[str]:
+    """One row per rule: the pass-through of 13-17 year olds and of each year 13..17."""
+    ages = list(rules[0][1].pass_through_by_age)
+    return markdown_table(
+        ["rule", *ages],
+        [
+            [name, *(f"{pct(r.share)} ({r.count}/{r.n}, ≤ {pct(r.upper)})" for r in o.pass_through_by_age.values())]
+            for name, o in rules
+        ],
+    )
+
+
+def _cost_section(cost: dict | None, minor_ages) -> list[str]:
+    """What each cap on minors passing costs in adults asked, rule by rule (settings chosen on this set)."""
+    if not cost:
+        return []
+    first, last = minor_ages
+
+    def cell(found: dict | None) -> str:
+        if found is None:
+            return "too few minors to show"
+        o = RuleOutcomes.from_dict(found)
+        return f"{pct(o.adult_friction.share)} / {pct(o.young_adults_asked.share)}"
+
+    return [
+        f"What a promise costs: the {ADULTS} / 18-24 year olds asked for ID when a rule's setting is chosen on this "
+        f"set so that at most the cap of its minors aged {first}-{last} pass (an oracle setting, to compare rules "
+        f"and caps on equal terms).",
+        "",
+        *markdown_table(
+            ["cap", "point rule", "interval rule"],
+            [[cap, cell(rules.get("point")), cell(rules.get("interval"))] for cap, rules in cost.items()],
+        ),
+        "",
+    ]
 
 
 def _rule_advice(u: dict) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from age_lightning.ages import ADULTS
-from age_lightning.calibration import Calibration, CalibrationSettings
+from age_lightning.calibration import Calibration, CalibrationSettings, promise_in_words
 from age_lightning.errors import UserError
 from age_lightning.model.inference import load_checkpoint, predict_ages
 from age_lightning.shares import ErrorModel
@@ -53,29 +53,28 @@ def fit_calibration(model, datamodule, split: str, settings, source: str = "") -
     error_model = ErrorModel.fit(ages, predicted, scale, source or split)
     if not model.uncertain:
         return None, error_model
-    alpha, max_pass = settings.alpha, settings.max_pass
     calibration = Calibration.fit(
         ages,
         predicted,
         scale,
-        alpha,
-        max_pass,
-        source or split,
+        alpha=settings.alpha,
+        max_pass=settings.max_pass,
+        source=source or split,
         shift=settings.shift,
         groups=groups,
         group_columns=columns,
         small_groups=settings.small_groups,
+        minor_ages=settings.minor_ages,
+        max_pass_per_year=settings.max_pass_per_year,
     )
     log.info(
-        "Calibrated on %d photos (%d minors): %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin "
-        "%.2f (minors' pass-through <= %.1f%%)",
+        "Calibrated on %d photos: %.0f%% interval = age %+.2f / %+.2f x scale; ID rule margin %.2f: %s",
         calibration.photos,
-        calibration.minors,
-        100 * (1 - 2 * alpha),
+        100 * (1 - 2 * settings.alpha),
         calibration.lower,
         calibration.upper,
         calibration.margin,
-        100 * max_pass,
+        promise_in_words(calibration),
     )
     if calibration.groups:
         log.info(

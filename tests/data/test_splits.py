@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from age_lightning.data.splits import assign_splits
+from age_lightning.data.splits import assign_splits, enrich_calibration
 from age_lightning.errors import DatasetError
 
 FRACTIONS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -58,3 +58,18 @@ def test_bad_fractions_are_refused(fractions):
 def test_unknown_protocol_is_refused():
     with pytest.raises(DatasetError, match="unknown split protocol"):
         assign_splits(table(10), "kfold", FRACTIONS, seed=0, total_rows=10)
+
+
+def test_a_teen_enriched_calibration_split_moves_only_training_teenagers():
+    ages = pd.Series([10.0, 14.0, 15.5, 17.9, 30.0] * 200)
+    rows = pd.DataFrame({"line": range(2, 1002), "age": ages})
+    fractions = {"train": 0.7, "val": 0.075, "calibration": 0.075, "test": 0.15}
+    plain = assign_splits(rows, "random", fractions, seed=3, total_rows=1000)
+    enriched = enrich_calibration(plain, ages, {"ages": [13, 17], "calibration": 0.35}, seed=3)
+    teens = (ages >= 13) & (ages < 18)
+    assert (enriched[teens] == "calibration").sum() == round(0.35 * teens.sum())  # 210 of the 600 teenagers
+    changed = enriched != plain
+    assert (plain[changed] == "train").all() and (enriched[changed] == "calibration").all() and teens[changed].all()
+    assert enrich_calibration(plain, ages, None, seed=3).equals(plain)
+    with pytest.raises(DatasetError, match="data.split.enrich"):
+        enrich_calibration(plain, ages, {"ages": [13, 17], "calibration": 1.5}, seed=3)

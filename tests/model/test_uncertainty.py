@@ -1,6 +1,7 @@
 """The uncertain head end to end: trained, calibrated, evaluated, recalibrated, exported and predicted without torch."""
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -55,6 +56,15 @@ def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint,
     assert metrics["uncertainty"]["intervals"]["coverage"] == pytest.approx(inside, abs=0.02)  # csv rounding
     report = (tmp_path / "report.md").read_text()
     assert "interval, calibrated for 25.0%" in report and "Which ID rule" in report
+    # the minors who try to buy alcohol, pooled and year by year, for every rule: rates like the others
+    for rule in (metrics["age_check"], *metrics["uncertainty"]["calibrated_rules"].values()):
+        by_age = rule["pass_through_by_age"]
+        assert list(by_age) == ["13-17", "13", "14", "15", "16", "17"]
+        assert all(set(rate) == {"count", "n", "share", "upper"} for rate in by_age.values())
+        teens = table["real_age"].between(13, 18, inclusive="left")
+        assert by_age["13-17"]["n"] == teens.sum() == sum(by_age[str(year)]["n"] for year in range(13, 18))
+    assert "by year of age" in report and "What a promise costs" in report
+    assert set(metrics["uncertainty"]["cost_at_caps"]) == {"2%", "5%"}
     assert (tmp_path / "interval_coverage.png").stat().st_size > 0 and (tmp_path / "id_rules_tradeoff.png").is_file()
     shares = metrics["shares"]  # corrected age-band shares against the truth of this set
     true = (
@@ -142,6 +152,13 @@ def test_recalibrate_refits_on_another_folder_without_retraining(tiny_uncertain_
         f"paths.output_dir={tmp_path}",
         f"paths.log_dir={tmp_path}/logs",
     ]
+    # by default the promise covers 13-17 year olds: 160 generated photos hold about 10, too few for a 2% cap
+    result = run_command("recalibrate.py", *common, "split=all", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert re.search(
+        r"calibration minors aged 13-17 are too few for a bound at 0.02: it needs at least 49", result.stderr
+    )
+    common += ["calibration.minor_ages=[0,17]", "calibration.max_pass_per_year=null"]  # every minor, pooled
     result = run_command(
         "recalibrate.py", *common, "split=all", "calibration.max_pass=0.1", "data.view=0.9", cwd=tmp_path
     )
@@ -235,6 +252,8 @@ def test_recalibrate_per_group_keeps_the_strictest_margin(tiny_uncertain_checkpo
         f"paths.log_dir={tmp_path}/logs",
         "calibration.alpha=0.1",
         "calibration.max_pass=0.25",
+        "calibration.minor_ages=[0,17]",
+        "calibration.max_pass_per_year=null",
     ]
     outputs = {}
     for name, extra in (
