@@ -6,12 +6,16 @@ used for training or model choice turns them into guarantees that hold for new p
 - **Interval** `[age + lower * scale, age + upper * scale]`: at most `alpha` of true ages fall below it and at
   most `alpha` above it. `lower`/`upper` are order statistics of the scores (true - age) / scale.
 - **ID check, interval rule**: a buyer passes without being asked only if `age - margin * scale` (the ID lower
-  bound) is above LEGAL_AGE; `margin` is set on the calibration *minors* so that a minor passes with probability
-  at most `max_pass`. The bound is exact for any model and any data distribution, as long as the store's photos are
-  exchangeable with the calibration photos (same camera, same population); recalibrate when they are not.
+  bound) is above LEGAL_AGE; `margin` is set on the calibration photos of the promise's minors (`minor_ages`, by
+  default the 13-17 year olds who try to buy alcohol) so that one passes with probability at most `max_pass`, and
+  one of any single year of age (neighbouring years pooled where a year has too few photos, `year_groups`) with
+  probability at most `max_pass_per_year`: the strictest of those cuts. The bounds are exact for any model and any
+  data distribution, as long as the store's photos are exchangeable with the calibration photos (same camera, same
+  population); recalibrate when they are not.
 
-Both need enough photos: a bound at level a needs at least 1/a - 1 of them (minors, for the ID rule); with fewer
-there is no such bound, and `CalibrationError` says so instead of inventing one.
+Both need enough photos: a bound at level a needs at least 1/a - 1 of them (of the promise's minors, for the ID
+rule); with fewer there is no such bound, and `CalibrationError` says so, with the number needed, instead of
+inventing one.
 
 Two ways to promise more than exchangeability:
 
