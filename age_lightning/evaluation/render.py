@@ -131,19 +131,13 @@ def _group_costs(costs: dict) -> list[str]:
     """Per group: the adults 25+ / 18-24 asked when the interval rule's setting is chosen on the group's own 13-17
     year olds for each cap."""
     caps = list(next(iter(costs.values())))
-
-    def cell(found: dict | None) -> str:
-        if found is None:
-            return "too few 13-17s"
-        o = RuleOutcomes.from_dict(found)
-        return f"{pct(o.adult_friction.share)} / {pct(o.young_adults_asked.share)}"
-
     return [
         f"The cost of each cap within each group ({ADULTS} / 18-24 asked, interval rule, setting chosen on the "
         f"group's own 13-17 year olds):",
         "",
         *markdown_table(
-            ["group", *caps], [[value, *(cell(cost[cap]["interval"]) for cap in caps)] for value, cost in costs.items()]
+            ["group", *caps],
+            [[value, *(_cost_cell(cost[cap]["interval"]) for cap in caps)] for value, cost in costs.items()],
         ),
     ]
 
@@ -361,18 +355,19 @@ def _by_age_table(rules: list[tuple[str, RuleOutcomes]]) -> list[str]:
     )
 
 
+def _cost_cell(found: dict | None) -> str:
+    """The adults 25+ / 18-24 asked at one cap (None: too few minors in the set to show that cap)."""
+    if found is None:
+        return "too few minors to show"
+    o = RuleOutcomes.from_dict(found)
+    return f"{pct(o.adult_friction.share)} / {pct(o.young_adults_asked.share)}"
+
+
 def _cost_section(cost: dict | None, minor_ages) -> list[str]:
     """What each cap on minors passing costs in adults asked, rule by rule (settings chosen on this set)."""
     if not cost:
         return []
     first, last = minor_ages
-
-    def cell(found: dict | None) -> str:
-        if found is None:
-            return "too few minors to show"
-        o = RuleOutcomes.from_dict(found)
-        return f"{pct(o.adult_friction.share)} / {pct(o.young_adults_asked.share)}"
-
     return [
         f"What a promise costs: the {ADULTS} / 18-24 year olds asked for ID when a rule's setting is chosen on this "
         f"set so that at most the cap of its minors aged {first}-{last} pass (an oracle setting, to compare rules "
@@ -380,7 +375,7 @@ def _cost_section(cost: dict | None, minor_ages) -> list[str]:
         "",
         *markdown_table(
             ["cap", "point rule", "interval rule"],
-            [[cap, cell(rules.get("point")), cell(rules.get("interval"))] for cap, rules in cost.items()],
+            [[cap, _cost_cell(rules.get("point")), _cost_cell(rules.get("interval"))] for cap, rules in cost.items()],
         ),
         "",
     ]
