@@ -21,7 +21,7 @@ from age_lightning.data.labels import (
     read_labels,
     write_problems,
 )
-from age_lightning.data.splits import SPLITS, SplitSettings, assign_splits, enrich_calibration
+from age_lightning.data.splits import SPLITS, SplitSettings, assign_splits
 from age_lightning.errors import DatasetError, UserError
 from age_lightning.faces import NO_FACE
 from age_lightning.input_spec import InputSpec
@@ -146,8 +146,10 @@ class LabeledFolders:
         if rows.empty:
             return pd.Series(dtype=object)
         total_rows = len(rows) + len({p.line for p in problems})
-        split = assign_splits(rows, self.split.protocol, dict(self.split.fractions), self.split.seed, total_rows)
-        return enrich_calibration(split, rows["age"], self.split.enrich, self.split.seed)
+        settings = self.split
+        return assign_splits(
+            rows, settings.protocol, dict(settings.fractions), settings.seed, total_rows, settings.enrich
+        )
 
     def _stop_on(self, spec: LabelsSpec, problems: list[Problem]) -> None:
         if problems and self.on_invalid == "error":

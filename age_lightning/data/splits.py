@@ -31,11 +31,14 @@ class SplitSettings:
 SEED_NOTEBOOK_VAL_FRACTION = 0.25
 
 
-def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int, total_rows: int) -> pd.Series:
+def assign_splits(
+    table: pd.DataFrame, protocol: str, fractions: dict, seed: int, total_rows: int, enrich: dict | None = None
+) -> pd.Series:
     """Split name (one of SPLITS) of each row of a validated labels table.
 
     `total_rows` is the number of data lines in labels.csv, invalid ones included, so that dropping a bad row
-    never moves other rows between splits under the row-order protocol.
+    never moves other rows between splits under the row-order protocol. `enrich` (`enrich_calibration`) applies to
+    a random split only: a split column or the notebook's protocol is kept as given.
     """
     if protocol not in PROTOCOLS:
         raise DatasetError(f"unknown split protocol {protocol!r}; choose one of {PROTOCOLS}")
@@ -51,7 +54,7 @@ def assign_splits(table: pd.DataFrame, protocol: str, fractions: dict, seed: int
         first_val_lines = int(SEED_NOTEBOOK_VAL_FRACTION * total_rows)
         is_val = (table["line"] - 2) < first_val_lines
         return pd.Series(np.where(is_val, "val", "train"), index=table.index, name="split")
-    return _random_split(table.index, fractions, seed)
+    return enrich_calibration(_random_split(table.index, fractions, seed), table["age"], enrich, seed)
 
 
 def enrich_calibration(split: pd.Series, ages: pd.Series, enrich: dict | None, seed: int) -> pd.Series:

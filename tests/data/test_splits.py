@@ -71,5 +71,9 @@ def test_a_teen_enriched_calibration_split_moves_only_training_teenagers():
     changed = enriched != plain
     assert (plain[changed] == "train").all() and (enriched[changed] == "calibration").all() and teens[changed].all()
     assert enrich_calibration(plain, ages, None, seed=3).equals(plain)
+    enrich = {"ages": [13, 17], "calibration": 0.35}
+    assert assign_splits(rows, "random", fractions, seed=3, total_rows=1000, enrich=enrich).equals(enriched)
+    given = rows.assign(split=plain)  # a split column is kept as given
+    assert assign_splits(given, "column", fractions, seed=3, total_rows=1000, enrich=enrich).equals(plain)
     with pytest.raises(DatasetError, match="data.split.enrich"):
         enrich_calibration(plain, ages, {"ages": [13, 17], "calibration": 1.5}, seed=3)
