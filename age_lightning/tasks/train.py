@@ -8,7 +8,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig
 
-from age_lightning.ages import ADULTS, AGE_BANDS
+from age_lightning.ages import ADULTS, AGE_BANDS, TEEN_BAND, TEEN_YEARS
 from age_lightning.calibration import CalibrationError
 from age_lightning.formatting import num, pct
 from age_lightning.model.inference import load_checkpoint
@@ -103,5 +103,13 @@ def console_summary(scalars: dict, split: str = "test") -> str:
             f"{pct(get('age_check/minors_pass_through/share'))} (upper bound "
             f"{pct(get('age_check/minors_pass_through/upper'))}), {ADULTS} asked "
             f"{pct(get('age_check/adult_friction/share'))}"
+        )
+    rule = "uncertainty/calibrated_rules/interval"
+    by_age = f"{rule}/pass_through_by_age"
+    if get(f"{by_age}/{TEEN_BAND}/share") is not None:
+        years = "  ".join(f"{year} {pct(get(f'{by_age}/{year}/share'))}" for year in TEEN_YEARS)
+        lines.append(
+            f"  interval rule as calibrated: {TEEN_BAND} not asked {pct(get(f'{by_age}/{TEEN_BAND}/share'))} (by "
+            f"year: {years}), {ADULTS} asked {pct(get(f'{rule}/adult_friction/share'))}"
         )
     return "\n".join(lines)

@@ -10,7 +10,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from age_lightning.data.datamodule import AgeDataModule
 from age_lightning.tasks.resolvers import native_cpu_bf16
-from age_lightning.tasks.train import train
+from age_lightning.tasks.train import console_summary, train
 from helpers import CONF_DIR, compose_config, run_command, tiny_train_overrides
 
 
@@ -174,3 +174,12 @@ def test_config_groups_compose_into_working_objects(tmp_path, overrides):
     model.head[1].weight.grad = torch.ones_like(before)
     optimizer.step()
     assert not torch.equal(model.head[1].weight, before)  # the configured optimizer really trains the head
+
+
+def test_the_console_summary_names_the_teenagers_the_promise_covers():
+    rule = "test/uncertainty/calibrated_rules/interval"
+    scalars = {"test/mae": 6.0, f"{rule}/adult_friction/share": 0.4, f"{rule}/pass_through_by_age/13-17/share": 0.012}
+    scalars |= {f"{rule}/pass_through_by_age/{year}/share": (year - 12) / 200 for year in range(13, 18)}
+    summary = console_summary(scalars)
+    assert "13-17 not asked 1.2% (by year: 13 0.5%  14 1.0%  15 1.5%  16 2.0%  17 2.5%)" in summary
+    assert "adults 25+ asked 40.0%" in summary and "interval rule" not in console_summary({"test/mae": 6.0})
