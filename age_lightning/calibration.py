@@ -96,12 +96,18 @@ def interval_multipliers(ages, predicted, scale, alpha: float = ALPHA) -> tuple[
     return lower, upper
 
 
-def _minor_scores(ages, score, minor_ages) -> tuple[np.ndarray, np.ndarray]:
-    """The calibration photos of the promise's population (whole years first..last, under LEGAL_AGE): their
-    years and scores."""
+def minors_aged(ages, minor_ages) -> np.ndarray:
+    """Which ages belong to the promise's population: whole years first..last, under LEGAL_AGE."""
     first, last = minor_ages
     ages = np.asarray(ages, float)
-    chosen = (ages >= first) & (ages < last + 1) & (ages < LEGAL_AGE)
+    return (ages >= first) & (ages < last + 1) & (ages < LEGAL_AGE)
+
+
+def _minor_scores(ages, score, minor_ages) -> tuple[np.ndarray, np.ndarray]:
+    """The calibration photos of the promise's population: their years and scores."""
+    first, last = minor_ages
+    ages = np.asarray(ages, float)
+    chosen = minors_aged(ages, minor_ages)
     if not chosen.any():
         raise CalibrationError(
             f"the calibration photos hold no minors aged {first}-{last}: the ID rule's pass-through cannot be "
@@ -186,20 +192,21 @@ def robust_level(level: float, shift: float) -> float:
 
 
 class Fit(NamedTuple):
-    """The bounds fitted on one set of calibration photos."""
+    """The bounds fitted on one set of calibration photos, and the margin's cuts (`teen_cuts`)."""
 
     lower: float
     upper: float
     margin: float
     point_threshold: float
+    promise: dict
 
 
 def _pooled_fit(ages, predicted, scale, alpha: float, max_pass: float, minor_ages, max_pass_per_year) -> Fit:
     lower, upper = interval_multipliers(ages, predicted, scale, alpha)
     predicted = np.asarray(predicted, float)
-    promise = (max_pass, minor_ages, max_pass_per_year)
-    margin = pass_cut(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), *promise)
-    return Fit(lower, upper, margin, pass_cut(ages, predicted, *promise))
+    levels = (max_pass, minor_ages, max_pass_per_year)
+    cuts = teen_cuts(ages, (predicted - LEGAL_AGE) / np.asarray(scale, float), *levels)
+    return Fit(lower, upper, cuts["cut"], pass_cut(ages, predicted, *levels), cuts)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,6 +264,7 @@ class Calibration:
                 upper=max(f.upper for f in fits),
                 margin=max(f.margin for f in fits),
                 point_threshold=max(f.point_threshold for f in fits),
+                promise=pooled.promise,  # the cuts on all the calibration photos; each group's margin is below
             )
             adults = ages >= ID_CHECK_AGE
             found = {
@@ -279,7 +287,6 @@ class Calibration:
             groups=found,
             minor_ages=minor_ages,
             max_pass_per_year=max_pass_per_year,
-            promise=teen_cuts(ages, (predicted - LEGAL_AGE) / scale, fit_pass, minor_ages, fit_year),
         )
 
     @classmethod
@@ -325,7 +332,7 @@ def _group_fits(
                 raise CalibrationError(
                     f"calibration group {group!r}: {error} (or calibration.small_groups=skip to leave it out)"
                 ) from None
-            skipped[str(group)] = int(((ages[chosen] >= minor_ages[0]) & (ages[chosen] < minor_ages[1] + 1)).sum())
+            skipped[str(group)] = int(minors_aged(ages[chosen], minor_ages).sum())
     if not fits:
         raise CalibrationError(f"no calibration group has enough photos and minors (groups: {skipped})")
     return fits, skipped

@@ -8,7 +8,7 @@ measured (no people in the group) is None, never NaN.
 import numpy as np
 
 from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, age_band
-from age_lightning.calibration import ALL_MINORS, Calibration
+from age_lightning.calibration import ALL_MINORS, Calibration, minors_aged
 from age_lightning.evaluation.outcomes import (
     THRESHOLD_SEARCH,
     AgeCheck,
@@ -106,8 +106,7 @@ def friction_at_pass_through(real, score, target: float, minor_ages=ALL_MINORS) 
     last whole year) through (an oracle setting, chosen on the set itself: for comparing rules on equal terms, not
     for deployment)."""
     real, score = np.asarray(real, float), np.asarray(score, float)
-    first, last = minor_ages
-    minors = np.sort(score[(real >= first) & (real < last + 1) & (real < LEGAL_AGE)])[::-1]
+    minors = np.sort(score[minors_aged(real, minor_ages)])[::-1]
     if len(minors) == 0:
         return {"target": target, "cut": None}
     cut = float(minors[min(int(np.floor(target * len(minors))), len(minors) - 1)])
@@ -143,9 +142,7 @@ def cost_at_caps(real, scores: dict[str, np.ndarray], minor_ages, caps=COST_CAPS
     """What an honest promise costs on this set: for each cap and rule, the cut letting at most that share of this
     set's minors aged minor_ages through, and the adults 25+ and 18-24 year olds it asks ({"2%": {rule: ...}});
     a cap the set's minors are too few to show (fewer than 1 / cap) is None."""
-    real = np.asarray(real, float)
-    first, last = minor_ages
-    minors = int(((real >= first) & (real < last + 1) & (real < LEGAL_AGE)).sum())
+    minors = int(minors_aged(real, minor_ages).sum())
     return {
         f"{cap:.0%}": {
             rule: friction_at_pass_through(real, score, cap, minor_ages) if minors * cap >= 1 else None
