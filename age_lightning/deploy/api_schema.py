@@ -32,6 +32,11 @@ class FaceAnswer(BaseModel):
     age_high: float | None
     age_band: str
     asks_for_id: bool
+    p_minor: float | None = Field(
+        description="P(true age < 18) for a buyer of the stated alcohol buyers' age mix, from the model's errors on "
+        "labeled photos; null for a model without an error model"
+    )
+    p_under_25: float | None = Field(description="P(true age < 25), likewise")
 
 
 class ModelInfo(BaseModel):

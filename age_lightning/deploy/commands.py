@@ -22,9 +22,10 @@ from age_lightning.deploy.shares_files import (
 )
 from age_lightning.errors import UserError
 from age_lightning.input_spec import PhotoPreparer
+from age_lightning.minor_probability import MinorProbability
 
 
-def _command(name: str, schema: type, run: Callable) -> Callable[[list[str] | None], int]:
+def command(name: str, schema: type, run: Callable) -> Callable[[list[str] | None], int]:
     """A main(argv) that parses `schema` options and runs `run(cfg)`; a UserError is one line and exit status 1;
     --help (or -h) prints the options with their defaults."""
 
@@ -46,7 +47,8 @@ def _command(name: str, schema: type, run: Callable) -> Callable[[list[str] | No
 def _predict_onnx(cfg: PredictOnnxConfig) -> None:
     model = OnnxAgeModel(cfg.model, cfg.threads)
     prepare = PhotoPreparer(model.spec.override(cfg.faces, cfg.id_rule, cfg.id_check_age))
-    rows = predict_files(input_files(cfg.input), model, prepare, cfg.batch_size)
+    minor = MinorProbability.for_answers(model.file.error_model)
+    rows = predict_files(input_files(cfg.input), model, prepare, cfg.batch_size, minor=minor)
     write_csv(rows, Path(cfg.output))
     print(summary(rows))
     print(f"written: {cfg.output}")
@@ -118,7 +120,7 @@ def _shares(cfg: SharesConfig) -> None:
     )
 
 
-predict_onnx = _command("age-predict-onnx (predict_onnx.py)", PredictOnnxConfig, _predict_onnx)
-serve = _command("age-serve (serve.py)", ServeConfig, _serve)
-make_key = _command("age-make-key (make_key.py)", KeyConfig, _make_key)
-shares = _command("age-shares (shares.py)", SharesConfig, _shares)
+predict_onnx = command("age-predict-onnx (predict_onnx.py)", PredictOnnxConfig, _predict_onnx)
+serve = command("age-serve (serve.py)", ServeConfig, _serve)
+make_key = command("age-make-key (make_key.py)", KeyConfig, _make_key)
+shares = command("age-shares (shares.py)", SharesConfig, _shares)

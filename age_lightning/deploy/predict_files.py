@@ -16,6 +16,7 @@ from age_lightning.errors import UserError
 from age_lightning.faces import NO_FACE, RECORD_COLUMNS
 from age_lightning.id_rules import IdCheck
 from age_lightning.input_spec import PhotoPreparer
+from age_lightning.minor_probability import MinorProbability
 
 OK = "ok"
 COLUMNS = [
@@ -27,6 +28,8 @@ COLUMNS = [
     "age_high",
     "age_band",
     "asks_for_id",
+    "p_minor",
+    "p_under_25",
     *RECORD_COLUMNS,
 ]
 # A predictor: float32 images (N, 3, size, size) from `input_spec.PhotoPreparer` -> ages in years (N,) and their
@@ -43,14 +46,16 @@ def input_files(path: str | Path) -> list[Path]:
     raise UserError(f"input {path} is neither a file nor a folder")
 
 
-def answers(ages, scales, id_check: IdCheck) -> list[dict]:
-    """Per prediction: the age, its scale and calibrated bounds (None without them), band and whether to ask for
-    ID. (Age and scale are what shares.py needs to estimate age-group shares later.)"""
+def answers(ages, scales, id_check: IdCheck, minor: MinorProbability | None = None) -> list[dict]:
+    """Per prediction: the age, its scale and calibrated bounds (None without them), band, whether to ask for
+    ID, and the probabilities of a buyer under 18 and under 25 (None without an error model). (Age and scale are
+    what shares.py needs to estimate age-group shares later.)"""
     ages = np.asarray(ages, dtype=float)
     missing = [None] * len(ages)
     bounds = id_check.bounds(ages, scales)
     low, high = bounds if bounds is not None else (missing, missing)
     asks = id_check.asks_for_id(ages, scales)
+    p_minor, p_under_25 = minor.of(ages) if minor else (missing, missing)
     return [
         {
             "predicted_age": round(age, 1),
@@ -59,9 +64,11 @@ def answers(ages, scales, id_check: IdCheck) -> list[dict]:
             "age_high": _rounded(hi, 1),
             "age_band": band,
             "asks_for_id": bool(ask),
+            "p_minor": _rounded(minor_, 4),
+            "p_under_25": _rounded(under_25, 4),
         }
-        for age, scale, lo, hi, band, ask in zip(
-            ages.tolist(), missing if scales is None else scales, low, high, age_band(ages), asks
+        for age, scale, lo, hi, band, ask, minor_, under_25 in zip(
+            ages.tolist(), missing if scales is None else scales, low, high, age_band(ages), asks, p_minor, p_under_25
         )
     ]
 
@@ -76,8 +83,9 @@ def predict_files(
     prepare: PhotoPreparer,
     batch_size: int = 32,
     progress: Callable = lambda items, **_: items,
+    minor: MinorProbability | None = None,
 ) -> list[dict]:
-    """One row per file: its input and ID rule come from `prepare`'s input spec."""
+    """One row per file: its input and ID rule come from `prepare`'s input spec; p_minor from `minor`."""
     rows: list[dict] = []
     batch: list[tuple[dict, np.ndarray]] = []
     id_check = prepare.spec.id_check
@@ -85,7 +93,7 @@ def predict_files(
     def flush():
         if batch:
             ages, scales = predict_batch(np.stack([array for _, array in batch]))
-            for (row, _), answer in zip(batch, answers(ages, scales, id_check)):
+            for (row, _), answer in zip(batch, answers(ages, scales, id_check, minor)):
                 row.update(answer)
             batch.clear()
 

@@ -15,6 +15,7 @@ from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.deploy.predict_files import answers
 from age_lightning.deploy.uploads import open_photo
 from age_lightning.input_spec import PhotoPreparer
+from age_lightning.minor_probability import MinorProbability
 
 log = logging.getLogger("age_lightning.server")
 
@@ -27,6 +28,7 @@ class AgeService:
         self.spec = model.spec.override(id_rule=cfg.id_rule, id_check_age=cfg.id_check_age)
         self.id_check, self.policy = self.spec.id_check, self.spec.faces
         self.preparer = PhotoPreparer(self.spec)
+        self.minor = MinorProbability.for_answers(model.file.error_model)
         self.prepare_pool = ThreadPoolExecutor(cfg.prepare_threads, thread_name_prefix="age-prepare")
         self.metrics = Metrics()
         self.batcher = Batcher(model, cfg.max_batch, self.metrics.batch.observe, self._batcher_crashed)
@@ -76,7 +78,10 @@ class AgeService:
             if not prepared:
                 return []
             ages, scales = await self.batcher.predict([array for array, _ in prepared])
-            return [{**face, **found} for (_, face), found in zip(prepared, answers(ages, scales, self.id_check))]
+            return [
+                {**face, **found}
+                for (_, face), found in zip(prepared, answers(ages, scales, self.id_check, self.minor))
+            ]
 
         try:
             return await asyncio.wait_for(answer(), self.cfg.timeout_s)

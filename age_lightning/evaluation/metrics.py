@@ -9,6 +9,7 @@ import numpy as np
 
 from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, age_band
 from age_lightning.calibration import ALL_MINORS, Calibration, minors_aged
+from age_lightning.errors import UserError
 from age_lightning.evaluation.outcomes import (
     THRESHOLD_SEARCH,
     AgeCheck,
@@ -17,6 +18,7 @@ from age_lightning.evaluation.outcomes import (
     not_asked,
 )
 from age_lightning.id_rules import asks_unless_above
+from age_lightning.minor_probability import MinorProbability
 from age_lightning.shares import BANDS, ErrorModel, band_index, estimate_shares, total_variation
 
 COST_CAPS = (0.02, 0.05)  # the caps on minors passing whose price in adults asked the report shows
@@ -210,4 +212,42 @@ def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:
         "covered": {b: bool(corrected[b]["low"] <= t <= corrected[b]["high"]) for b, t in zip(BANDS, truth)},
         "tv_naive": round(total_variation(result.naive, truth), 4),
         "tv_corrected": round(total_variation(result.share, truth), 4),
+    }
+
+
+def reliability(probability, event, bins: int = 10) -> dict:
+    """How well a probability reads as one: expected calibration error over `bins` equal-count bins, the Brier
+    score, and each bin's mean probability against the observed rate (the reliability diagram)."""
+    probability, event = np.asarray(probability, float), np.asarray(event, float)
+    found = [
+        {"p": float(probability[b].mean()), "observed": float(event[b].mean()), "n": len(b)}
+        for b in np.array_split(np.argsort(probability, kind="stable"), min(bins, len(probability)))
+        if len(b)
+    ]
+    return {
+        "ece": round(sum(abs(b["p"] - b["observed"]) * b["n"] for b in found) / max(len(probability), 1), 4),
+        "brier": round(float(np.mean(np.square(probability - event))), 4),
+        "bins": [{k: round(v, 4) if k != "n" else v for k, v in b.items()} for b in found],
+    }
+
+
+def minor_probability_metrics(real, predicted, error_model: ErrorModel, subsets: dict | None = None) -> dict:
+    """p_minor and p_under_25 on labeled photos, for all of them and each of `subsets` ({name: row mask}), each
+    under that set's own age-band mix: what a store that states its buyers' mix correctly would get."""
+    real, predicted = np.asarray(real, float), np.asarray(predicted, float)
+
+    def of(rows: np.ndarray) -> dict:
+        mix = np.bincount(band_index(real[rows]), minlength=len(BANDS)) / rows.sum()
+        try:
+            p_minor, p_under_25 = MinorProbability.fit(error_model, mix).of(predicted[rows])
+        except UserError as error:  # the error model's photos miss an age band of this set
+            return {"n": int(rows.sum()), "note": str(error)}
+        return {
+            "n": int(rows.sum()),
+            "p_minor": reliability(p_minor, real[rows] < LEGAL_AGE),
+            "p_under_25": reliability(p_under_25, real[rows] < ID_CHECK_AGE),
+        }
+
+    return {"all": of(np.ones(len(real), bool))} | {
+        name: of(np.asarray(rows)) for name, rows in (subsets or {}).items()
     }

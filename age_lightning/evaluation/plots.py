@@ -205,3 +205,51 @@ def group_audit(column: str, found: dict) -> plt.Figure:
     figure.suptitle(f"By {column} ({'calibrated interval rule' if rule == 'interval' else 'Challenge 25'})")
     figure.tight_layout()
     return figure
+
+
+def cashier_audit(cashiers: list[dict], fdr: float) -> plt.Figure:
+    """Each judged cashier's expected minors served per 100 alcohol sales with its interval, store by store; the
+    flagged ones in red."""
+    judged = sorted((c for c in cashiers if c["judged"]), key=lambda c: (c["store"], c["cashier"]))
+    figure, axis = plt.subplots(figsize=(max(6.0, 0.22 * len(judged) + 2), 4.2))
+    for x, cashier in enumerate(judged):
+        per = 100 / cashier["alcohol_sales"]
+        expected = cashier["expected_minors"]
+        color = "tab:red" if cashier["flagged"] else "tab:blue"
+        axis.errorbar(
+            x,
+            expected["value"] * per,
+            yerr=[[(expected["value"] - expected["low"]) * per], [(expected["high"] - expected["value"]) * per]],
+            fmt="o",
+            color=color,
+            markersize=4,
+            capsize=2,
+        )
+    axis.set_xticks(range(len(judged)), [c["cashier"] for c in judged], rotation=90, fontsize=6)
+    axis.set_ylabel("expected minors served per 100 alcohol sales")
+    axis.set_title(f"Cashier audit: red = flagged at a {fdr:.0%} false discovery rate (a reason to review, not proof)")
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def reliability_diagram(found: dict) -> plt.Figure:
+    """Mean p_minor and p_under_25 per bin against the observed rate, for each set (all photos, each group)."""
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.5))
+    for axis, key, what in zip(axes, ("p_minor", "p_under_25"), ("under 18", "under 25")):
+        axis.plot([0, 1], [0, 1], color="black", linewidth=1, label="perfect")
+        for name, f in ((name, f) for name, f in found.items() if "note" not in f):
+            bins = f[key]["bins"]
+            axis.plot(
+                [b["p"] for b in bins],
+                [b["observed"] for b in bins],
+                "o-",
+                markersize=3,
+                label=f"{name} (ECE {f[key]['ece']:.3f})",
+            )
+        axis.set_xlabel(f"{key} (mean per bin)")
+        axis.set_ylabel(f"observed share {what}")
+        axis.set_title(f"Reliability of {key}")
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    return figure

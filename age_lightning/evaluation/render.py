@@ -16,6 +16,7 @@ PLOTS = {
     "coverage": "interval_coverage.png",
     "rules": "id_rules_tradeoff.png",
     "shares": "age_shares.png",
+    "p_minor": "p_minor_reliability.png",
 }  # the report's figures, written beside it by tasks/evaluate.py
 
 
@@ -64,6 +65,7 @@ def render_report(m: dict) -> str:
         *_uncertainty_section(m.get("uncertainty"), AgeCheck.from_dict(m["age_check"])),
         *_groups_section(m.get("groups")),
         *_shares_section(m.get("shares")),
+        *_minor_probability_section(m.get("p_minor")),
         "## What this means",
         "",
         *_reading(m),
@@ -202,6 +204,30 @@ def _shares_section(shares: dict | None) -> list[str]:
         f"{shares['note']}".rstrip(),
         "",
         f"![age shares]({PLOTS['shares']})",
+        "",
+    ]
+
+
+def _minor_probability_section(found: dict | None) -> list[str]:
+    """How well p_minor and p_under_25 read as probabilities, overall and per group."""
+    if not found:
+        return []
+    rows = [
+        [name, f["n"], f["p_minor"]["ece"], f["p_minor"]["brier"], f["p_under_25"]["ece"], f["p_under_25"]["brier"]]
+        if "note" not in f
+        else [name, f["n"], f"not measured: {f['note']}", "", "", ""]
+        for name, f in found.items()
+    ]
+    return [
+        "## The probability of a minor (p_minor)",
+        "",
+        "Each answer's P(true age < 18) and P(true age < 25), from the error model and a stated age mix of the "
+        "buyers; here each set's own age-band mix, as a store that states its mix correctly would use. Expected "
+        "calibration error (10 equal-count bins; 0 is perfect) and Brier score:",
+        "",
+        *markdown_table(["photos", "n", "p_minor ECE", "p_minor Brier", "p_under_25 ECE", "p_under_25 Brier"], rows),
+        "",
+        f"![p_minor reliability]({PLOTS['p_minor']})",
         "",
     ]
 

@@ -48,6 +48,9 @@ class AgeRegressor(L.LightningModule):
         compile: bool = False,
         head: str = "point",
         flip_average: bool = True,
+        decision_ages: tuple[float, ...] = (),
+        decision_weight: float = 0.0,
+        decision_temperature: float = 2.0,
     ):
         """
         optimizer: partial optimizer (Hydra `_partial_: true`) taking the parameter groups; only training needs it.
@@ -61,12 +64,22 @@ class AgeRegressor(L.LightningModule):
             likelihood sees the age and the features detached), so uncertainty never trades away point accuracy.
         flip_average: outside training, answer for each image the mean of its own and its mirror image's outputs
             (validation, test, calibration, export and serving alike; twice the inference cost).
+        decision_ages, decision_weight, decision_temperature: a decision-aware term added to the loss. For each
+            age t (e.g. 18 and 25, where the ID check decides), the predicted age read as the logit
+            (predicted - t) / temperature of "at least t" is scored by binary cross-entropy against the true side
+            of t, times decision_weight: a photo estimated on the wrong side of a decision age costs more than
+            its years of error alone. [] or weight 0: the age's loss alone.
         """
         super().__init__()
         if loss not in LOSSES:
             raise UserError(f"model.loss must be one of {sorted(LOSSES)}, got {loss!r}")
         if head not in HEADS:
             raise UserError(f"model.head must be one of {HEADS}, got {head!r}")
+        if decision_weight < 0 or decision_temperature <= 0:
+            raise UserError(
+                f"model.decision_weight must be >= 0 and model.decision_temperature > 0, got "
+                f"{decision_weight} and {decision_temperature}"
+            )
         # Only plain values go into checkpoints, so they load with torch.load(weights_only=True).
         self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -137,11 +150,20 @@ class AgeRegressor(L.LightningModule):
         images, ages = batch
         normalized, log_scale = self(images)
         target = (ages - self.age_mean) / self.age_std
-        loss = self.loss_fn(normalized, target)
+        loss = self.loss_fn(normalized, target) + self._decision_loss(self.to_years(normalized), ages)
         if log_scale is not None:
             loss = loss + NLLS[self.hparams.head](target - normalized.detach(), log_scale).mean()
         scale = None if log_scale is None else torch.exp(log_scale.detach()) * self.age_std
         return loss, self.to_years(normalized).detach().clamp(MIN_AGE, MAX_AGE), ages, scale
+
+    def _decision_loss(self, years: torch.Tensor, ages: torch.Tensor) -> torch.Tensor | float:
+        """Binary cross-entropy of the predicted age's side of each decision age (see __init__)."""
+        thresholds, weight = self.hparams.get("decision_ages", ()), self.hparams.get("decision_weight", 0.0)
+        if not thresholds or not weight:
+            return 0.0
+        t = torch.as_tensor(thresholds, dtype=years.dtype, device=years.device)
+        logits = (years[:, None] - t) / self.hparams.decision_temperature
+        return weight * F.binary_cross_entropy_with_logits(logits, (ages[:, None] >= t).to(logits.dtype))
 
     def training_step(self, batch, batch_idx):
         loss, predicted, ages, scale = self._step(batch)

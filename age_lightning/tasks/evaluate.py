@@ -19,6 +19,7 @@ from age_lightning.evaluation.groups import audit, flat_group_scalars
 from age_lightning.evaluation.metrics import (
     age_check_curve,
     evaluation_metrics,
+    minor_probability_metrics,
     pass_scores,
     regression_metrics,
     shares_metrics,
@@ -30,6 +31,7 @@ from age_lightning.model.inference import checkpoint_spec, load_checkpoint, pred
 from age_lightning.shares import ErrorModel
 
 log = logging.getLogger(__name__)
+MIN_SUBSET = 100  # a group value needs this many photos for its own p_minor reliability
 
 
 def checkpoint_datamodule(cfg: DictConfig, model, trained_data: dict):
@@ -131,6 +133,13 @@ def write_evaluation(
         metrics["uncertainty"] = {"calibrated": False}
     if error_model is not None:
         metrics["shares"] = shares_metrics(real, predicted, scale, error_model)
+        subsets = {
+            f"{column}={value}": (table[column] == value).to_numpy()
+            for column in groups
+            for value, count in table[column].value_counts().items()
+            if count >= MIN_SUBSET
+        }
+        metrics["p_minor"] = minor_probability_metrics(real, predicted, error_model, subsets)
     if groups:
         metrics["groups"] = audit(table, list(groups), threshold, calibration if scale is not None else None)
     if table["source"].nunique() > 1:  # several labeled folders: each one's errors too
@@ -160,6 +169,8 @@ def write_evaluation(
             )
     for column, found in metrics.get("groups", {}).items():
         plots.save(plots.group_audit(column, found), out_dir / f"groups_{column}.png")
+    if "p_minor" in metrics:
+        plots.save(plots.reliability_diagram(metrics["p_minor"]), out_dir / PLOTS["p_minor"])
     if "shares" in metrics:
         plots.save(
             plots.band_shares({"corrected": metrics["shares"]}, metrics["shares"]["true"]), out_dir / PLOTS["shares"]

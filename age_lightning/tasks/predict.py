@@ -8,6 +8,7 @@ from rich.progress import track
 
 from age_lightning.deploy.predict_files import input_files, predict_files, summary, write_csv
 from age_lightning.input_spec import PhotoPreparer
+from age_lightning.minor_probability import MinorProbability
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint
 
 
@@ -22,7 +23,10 @@ def predict(cfg: DictConfig) -> None:
 
     faces = OmegaConf.to_container(cfg.faces) if cfg.get("faces") else None
     spec = checkpoint_spec(model, trained_data).override(faces, cfg.id_rule, cfg.id_check_age)
-    rows = predict_files(input_files(cfg.input), predict_batch, PhotoPreparer(spec), cfg.batch_size, progress=track)
+    minor = MinorProbability.for_answers(model.error_model)
+    rows = predict_files(
+        input_files(cfg.input), predict_batch, PhotoPreparer(spec), cfg.batch_size, progress=track, minor=minor
+    )
     output = Path(cfg.output or Path(cfg.paths.output_dir) / "predictions.csv")
     write_csv(rows, output)
     print(summary(rows))

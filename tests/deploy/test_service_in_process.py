@@ -12,8 +12,13 @@ from age_lightning.deploy.access import new_key
 from age_lightning.deploy.app import create_app
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.dependencies import ready_service
+from age_lightning.deploy.model_file import ModelFile
 from age_lightning.input_spec import InputSpec
+from age_lightning.minor_probability import MinorProbability
 from helpers.serving import jpeg
+from helpers.store import model_file
+
+ERROR_MODEL = model_file().error_model
 
 JPEG = jpeg(Image.new("RGB", (64, 64), (120, 90, 60)))
 CALIBRATION = Calibration(
@@ -26,6 +31,7 @@ class StandIn:
 
     def __init__(self, age: float = 30.0, fails: Exception | None = None):
         self.spec = InputSpec(32, calibration=CALIBRATION)
+        self.file = ModelFile(self.spec, head="laplace", error_model=ERROR_MODEL)
         self.info = {"file": "stand-in.onnx", "version": None, "training_config_hash": None, "sha256": "0" * 16}
         self.info["head"] = "laplace"
         self.age, self.fails = age, fails
@@ -64,6 +70,8 @@ def test_a_keyed_till_gets_its_answer_and_others_get_401(keyed):
         assert face["predicted_age"] == 16.0 and face["age_low"] == 12.0 and face["age_high"] == 20.0
         assert face["asks_for_id"] is True and face["age_band"] == "13-17" and face["box"] == [0, 0, 64, 64]
         assert answer.json()["model"]["id_rule"] == "interval"
+        p_minor, p_under_25 = MinorProbability.fit(ERROR_MODEL).of([16.0])
+        assert face["p_minor"] == round(float(p_minor[0]), 4) and 0.05 < face["p_minor"] < face["p_under_25"] <= 1
         metrics = client.get("/metrics", headers=auth).text
         assert 'age_requests_total{status="200",till="till-7"} 1.0' in metrics
         assert 'status="401",till="unauthenticated"' in metrics

@@ -25,7 +25,7 @@ def run(*command, cwd, timeout=600, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
-TILL_COMMANDS = ("age-predict-onnx", "age-serve", "age-make-key", "age-shares")
+TILL_COMMANDS = ("age-predict-onnx", "age-serve", "age-make-key", "age-shares", "age-audit", "age-store-log")
 HYDRA_COMMANDS = (
     "age-train",
     "age-evaluate",
@@ -47,10 +47,10 @@ def wheel(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def till(tmp_path_factory, wheel):
-    """A fresh venv in a folder outside the checkout, with the wheel and its [serve] extra installed."""
+    """A fresh venv in a folder outside the checkout, with the wheel and its [serve] and [store] extras."""
     folder = tmp_path_factory.mktemp("till")
     run(sys.executable, "-m", "venv", folder / "venv", cwd=folder)
-    run(folder / "venv" / "bin" / "pip", "install", "--quiet", f"{wheel}[serve]", cwd=folder, timeout=900)
+    run(folder / "venv" / "bin" / "pip", "install", "--quiet", f"{wheel}[serve,store]", cwd=folder, timeout=900)
     return folder
 
 

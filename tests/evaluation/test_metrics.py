@@ -11,9 +11,13 @@ from age_lightning.evaluation.metrics import (
     band_metrics,
     evaluation_metrics,
     flat_scalars,
+    minor_probability_metrics,
     regression_metrics,
+    reliability,
 )
 from age_lightning.evaluation.outcomes import Rate
+from age_lightning.shares import ErrorModel
+from helpers.store import answer
 
 
 def test_regression_metrics_on_hand_made_predictions():
@@ -87,3 +91,26 @@ def test_curve_is_monotone_and_flat_scalars_skip_none():
     assert curve["adult_friction"] == sorted(curve["adult_friction"])
     scalars = flat_scalars({"mae": 1.0, "bands": {"60+": {"mae": None}}, "ok": True}, "test")
     assert scalars == {"test/mae": 1.0}
+
+
+def test_reliability_tells_a_calibrated_probability_from_an_overconfident_one():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0, 1, 50_000)
+    event = rng.random(len(p)) < p
+    calibrated = reliability(p, event)
+    overconfident = reliability(np.clip(1.6 * (p - 0.5) + 0.5, 0, 1), event)
+    assert calibrated["ece"] < 0.01 < 0.05 < overconfident["ece"]
+    assert calibrated["brier"] == pytest.approx(1 / 6, abs=0.005)  # E[p(1-p)] for p uniform
+    assert sum(b["n"] for b in calibrated["bins"]) == len(p) and len(calibrated["bins"]) == 10
+
+
+def test_p_minor_metrics_per_subset_and_a_band_the_error_model_lacks():
+    rng = np.random.default_rng(4)
+    real = rng.integers(1, 86, 6000).astype(float)
+    predicted = answer(real, rng)
+    error_model = ErrorModel.fit(real[:3000], predicted[:3000])
+    found = minor_probability_metrics(real[3000:], predicted[3000:], error_model, {"young": real[3000:] < 40})
+    assert set(found) == {"all", "young"} and found["young"]["n"] == (real[3000:] < 40).sum()
+    assert found["all"]["p_minor"]["ece"] < 0.03 and found["young"]["p_minor"]["ece"] < 0.05
+    adults = ErrorModel.fit(real[real >= 25][:500], predicted[real >= 25][:500])
+    assert "none aged" in minor_probability_metrics(real, predicted, adults)["all"]["note"]

@@ -77,6 +77,8 @@ def test_evaluate_reports_intervals_and_both_id_rules(tiny_uncertain_checkpoint,
     assert set(shares) >= {"true", "naive", "corrected", "covered", "tv_naive", "tv_corrected"}
     assert all(c["low"] <= c["share"] <= c["high"] for c in shares["corrected"].values())
     assert "## Age-group shares" in report and (tmp_path / "age_shares.png").stat().st_size > 0
+    assert metrics["p_minor"]["all"]["n"] == len(table) and "## The probability of a minor" in report
+    assert (tmp_path / "p_minor_reliability.png").stat().st_size > 0
 
 
 def test_onnx_bounds_match_pytorch(exported, tiny_uncertain_checkpoint):
@@ -142,6 +144,38 @@ def test_predict_onnx_writes_bounds_and_the_configured_rule(exported, tiny_uncer
     )
     assert shares.returncode == 0, shares.stderr[-2000:]
     assert len((tmp_path / "shares" / "shares.csv").read_text().splitlines()) == 7
+
+
+def test_the_audit_walk_through_answers_the_photos_with_the_exported_model(
+    exported, tiny_uncertain_checkpoint, tmp_path
+):
+    """README: store_log.py answers a labeled folder's photos with model.onnx (a progress bar), audit.py reads the
+    log it writes; and a log of photos instead of answers is answered by the audit itself."""
+    model = exported.with_suffix(".json")
+    made = run_command(
+        "store_log.py",
+        f"folder={tiny_uncertain_checkpoint['data_root']}",
+        f"model={model}",
+        "out=store",
+        "stores=1",
+        "cashiers=3",
+        "sales=40",
+        cwd=tmp_path,
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert "Predicting 160 file(s)" in made.stderr  # the progress bar
+    sales = pd.read_csv(tmp_path / "store" / "sales.csv")
+    found = run_command("audit.py", "log=store/sales.csv", f"model={model}", "out=audit", "min_sales=10", cwd=tmp_path)
+    if found.returncode:  # 40 calibration photos may miss an age band of the buyers' mix: a clear error saying so
+        assert "none aged" in found.stderr and "Traceback" not in found.stderr
+        return
+    audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert audit["alcohol_sales"] == sales["alcohol"].sum() and len(audit["cashiers"]) == 3
+    photos = sales[["sale_id", "store", "till", "cashier", "time", "alcohol", "photo"]].head(30)
+    photos.to_csv(tmp_path / "photos.csv", index=False)
+    answered = run_command("audit.py", "log=photos.csv", f"model={model}", "out=audit2", "min_sales=1", cwd=tmp_path)
+    assert answered.returncode == 0, answered.stderr[-2000:]
+    assert json.loads((tmp_path / "audit2" / "audit.json").read_text())["alcohol_sales"] == photos["alcohol"].sum()
 
 
 def test_recalibrate_refits_on_another_folder_without_retraining(tiny_uncertain_checkpoint, tmp_path):

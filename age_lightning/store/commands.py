@@ -1,0 +1,138 @@
+"""The store's commands: `age-audit` (audit.py) and `age-store-log` (store_log.py). Torch-free: they run from a
+till's install with the [store] extra."""
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow.csv as pa_csv
+from omegaconf import MISSING
+from tqdm import tqdm
+
+from age_lightning.deploy.commands import command
+from age_lightning.deploy.configs import option
+from age_lightning.deploy.model_file import ModelFile
+from age_lightning.deploy.onnx_model import OnnxAgeModel
+from age_lightning.deploy.predict_files import OK, predict_files
+from age_lightning.errors import UserError
+from age_lightning.input_spec import PhotoPreparer
+from age_lightning.store.audit import AuditSettings, run_audit
+from age_lightning.store.audit_files import write_audit
+from age_lightning.store.generator import Photos, StoreSettings, generate
+from age_lightning.store.sales_log import Columns
+
+
+@dataclass
+class AuditConfig(AuditSettings):
+    """Which cashiers sell alcohol to buyers who look under age: a cashier audit of a store's sales log."""
+
+    log: str = option(MISSING, "the sales log, CSV or Parquet (one row per sale)")
+    model: str = option(MISSING, "the exported model.json (its model.onnx beside it answers a log of photos)")
+    out: str = option("audit", "folder for audit.json, audit.csv, review.csv, audit.md, problems.csv, audit.png")
+    columns: Columns = field(default_factory=Columns, metadata={"help": "the log's column names (columns.cashier=...)"})
+
+
+@dataclass
+class StoreLogConfig(StoreSettings):
+    """A generated chain's sales log from a labeled photo folder the model never trained on, to try the audit."""
+
+    folder: str = option(MISSING, "a labeled folder (labels.csv with file_name,real_age beside final_files/)")
+    model: str = option(MISSING, "the exported model.json (model.onnx beside it answers the photos)")
+    answers: str | None = option(None, "a predictions CSV of the folder (predict_onnx.py) instead of answering")
+    out: str = option("store", "folder for sales.csv, truth.csv, truth_cashiers.csv, truth_categories.csv")
+
+
+def photo_answerer(model_json: Path):
+    """answer(paths) -> (ages, scales, statuses) with the model beside model.json, with a progress bar."""
+    model = OnnxAgeModel(model_json.parent / ModelFile.read(model_json).model_file)
+    prepare = PhotoPreparer(model.spec)
+
+    def answer(files: np.ndarray):
+        rows = predict_files(
+            [Path(f) for f in files], model, prepare, progress=lambda items, description: tqdm(items, desc=description)
+        )
+        ages = np.array([np.nan if r["predicted_age"] is None else r["predicted_age"] for r in rows], float)
+        scales = np.array([np.nan if r["age_scale"] is None else r["age_scale"] for r in rows], float)
+        return ages, scales if model.file.uncertain else None, [r["status"] for r in rows]
+
+    return answer
+
+
+def _audit(cfg: AuditConfig) -> None:
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model_json = Path(cfg.model)
+    with open(out / "problems.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["line", "reason"])
+        result = run_audit(
+            cfg.log,
+            ModelFile.read(model_json),
+            cfg,
+            cfg.columns,
+            answer_photos=lambda files: photo_answerer(model_json)(files),
+            on_problems=writer.writerows,
+        )
+    written = write_audit(result, out, cfg.model, cfg.log)
+    flagged = [c for c in result.cashiers if c["flagged"]]
+    print(
+        f"{result.alcohol_sales} alcohol sales of {len(result.cashiers)} cashiers audited ({result.test} test); "
+        f"{len(flagged)} flagged at a {cfg.fdr:.0%} false discovery rate; {result.problem_count} bad row(s)"
+    )
+    for cashier in flagged:
+        print(f"  flagged: {cashier['store']} {cashier['cashier']} (q = {cashier['q_value']:.3g})")
+    print(f"written: {out}/{', '.join(written)}")
+
+
+def read_photos(cfg: StoreLogConfig) -> Photos:
+    folder = Path(cfg.folder).expanduser().resolve()  # the log names each photo by its full path
+    labels = folder / "labels.csv"
+    if not labels.is_file():
+        raise UserError(f"folder {folder}: no labels.csv")
+    with open(labels, newline="") as f:
+        ages = {row["file_name"]: float(row["real_age"]) for row in csv.DictReader(f) if row.get("real_age")}
+    if cfg.answers:
+        with open(cfg.answers, newline="") as f:
+            answered = {Path(r["file"]).name: r for r in csv.DictReader(f) if r.get("status") == OK}
+    else:
+        files = np.array([str(folder / "final_files" / name) for name in ages])
+        predicted, scale, statuses = photo_answerer(Path(cfg.model))(files)
+        answered = {
+            Path(f).name: {"predicted_age": p, "age_scale": s}
+            for f, p, s, status in zip(files, predicted, scale if scale is not None else predicted, statuses)
+            if status == OK
+        }
+    names = [name for name in ages if name in answered]
+    if not names:
+        raise UserError(f"folder {folder}: no photo with an answer (labels.csv lists {len(ages)})")
+    uncertain = ModelFile.read(cfg.model).uncertain
+    return Photos(
+        np.array([str(folder / "final_files" / n) for n in names]),
+        np.array([ages[n] for n in names]),
+        np.array([float(answered[n]["predicted_age"]) for n in names]),
+        np.array([float(answered[n]["age_scale"]) for n in names]) if uncertain else None,
+    )
+
+
+def _store_log(cfg: StoreLogConfig) -> None:
+    chain = generate(read_photos(cfg), cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, file in (
+        ("sales", "sales.csv"),
+        ("truth", "truth.csv"),
+        ("cashiers", "truth_cashiers.csv"),
+        ("categories", "truth_categories.csv"),
+    ):
+        pa_csv.write_csv(chain[name], out / file)
+    sales = chain["sales"]
+    print(
+        f"{sales.num_rows} sales ({sum(sales.column('alcohol').to_pylist())} alcohol) of "
+        f"{cfg.stores * cfg.cashiers} cashiers in {cfg.stores} stores"
+    )
+    print(f"written: {out}/sales.csv (what a store has), truth.csv, truth_cashiers.csv, truth_categories.csv")
+
+
+audit = command("age-audit (audit.py)", AuditConfig, _audit)
+store_log = command("age-store-log (store_log.py)", StoreLogConfig, _store_log)
