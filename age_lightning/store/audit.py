@@ -25,7 +25,6 @@ from age_lightning.minor_probability import BUYERS, CELLS, MinorProbability, rep
 from age_lightning.shares import Cells, ErrorModel, distribution_matching
 from age_lightning.store.sales_log import Columns, batches, open_log
 from age_lightning.store.statistics import (
-    PERMUTATIONS,
     benjamini_hochberg,
     clopper_pearson,
     minors_served,
@@ -52,8 +51,7 @@ class AuditSettings:
     by_week: bool = option(True, "compare a cashier with their store's sales of the same weeks (needs time)")
     buyers: str = option("stated", "the buyers' age mix behind p_minor: stated (buyers_mix) | estimated (the log's)")
     buyers_mix: dict = field(default_factory=lambda: dict(BUYERS), metadata={"help": "band shares, buyers=stated"})
-    permutations: int = option(PERMUTATIONS, "Monte Carlo draws of a cashier's p-value (smallest: 1/(1 + this))")
-    bootstrap: int = option(200, "resamples of the error model for the intervals of expected minors")
+    bootstrap: int = option(100, "resamples of the error model for the intervals of expected minors")
     review: int = option(10, "sales per flagged cashier in the review queue")
     seed: int = option(0, "seed of the bootstrap")
 
@@ -236,18 +234,9 @@ def _per_cashier(
         """Sales, expected minors with its interval, asked and unchecked, per group code."""
         histogram = np.zeros((n, len(CELLS)))
         np.add.at(histogram, (code, cell), sales)
-        expected, _ = minors_served(histogram, probability.p_minor, base)
-        replicated = np.empty((n, len(draws)))
-        for b, draw in enumerate(draws):  # the sales and the calibration photos resampled together
-            resampled = np.array(
-                [
-                    rng.multinomial(total, row / max(total, 1))
-                    for total, row in zip(histogram.sum(axis=1).astype(int), histogram)
-                ]
-            )
-            replicated[:, b], variance = minors_served(resampled, draw, base)
-            replicated[:, b] += np.sqrt(variance) * rng.standard_normal(n)
-        low, high = np.percentile(replicated, [tail, 100 - tail], axis=1) if len(draws) else (expected, expected)
+        expected, drawn = minors_served(histogram, np.vstack([probability.p_minor, draws]), base, rng)
+        low = np.percentile(drawn, tail, axis=1, method="lower")  # counts: the interval's ends are counts too
+        high = np.percentile(drawn, 100 - tail, axis=1, method="higher")
         return {
             "alcohol_sales": np.bincount(code, sales, n),
             "expected": expected,
@@ -293,7 +282,7 @@ def _per_cashier(
     else:
         population, score = np.ones(len(sales), bool), _scores(probability, settings)[cell]
     weight = sales * population
-    p_values = permutation_p_values(cashier, stratum, score, weight, len(cashier_keys), rng, settings.permutations)
+    p_values = permutation_p_values(cashier, stratum, score, weight, len(cashier_keys), rng)
     tested = np.bincount(cashier, weight, len(cashier_keys))
     judged = values["alcohol_sales"] >= settings.min_sales
     q_values = np.ones(len(cashier_keys))

@@ -12,7 +12,10 @@ the false-alarm rate over many generated stores.
 import numpy as np
 from scipy.stats import beta, norm
 
-PERMUTATIONS = 4999  # Monte Carlo draws per screened cashier: the smallest p-value is 1 / (1 + PERMUTATIONS)
+PRIOR_SALES = 50  # the weak prior of a cashier's share of minors: worth this many sales at the buyers' share
+SHARES = 200  # the grid of shares of minors the posterior is computed on
+PERMUTATIONS = (999, 9_999, 99_999)  # Monte Carlo draws per screened cashier, more while few reach theirs
+ENOUGH = 10  # draws at or above a cashier's sum that make more draws pointless
 SCREEN = 0.2  # cashiers whose normal-approximation p-value is below this get the Monte Carlo one
 
 
@@ -23,7 +26,7 @@ def permutation_p_values(
     count: np.ndarray,
     cashiers: int,
     rng: np.random.Generator,
-    permutations: int = PERMUTATIONS,
+    permutations: tuple[int, ...] = PERMUTATIONS,
     screen: float = SCREEN,
 ) -> np.ndarray:
     """One-sided p-value per cashier that the sum of their sales' scores is as high as a random draw of as many
@@ -31,9 +34,10 @@ def permutation_p_values(
 
     Rows are cells: `count` sales of `cashier` in `stratum`, each with `score` (indices 0 .. n-1). The normal
     approximation of the exact null mean and variance screens every cashier; those below `screen` get a Monte
-    Carlo p-value from `permutations` draws without replacement (multivariate hypergeometric over the stratum's
-    distinct scores), (1 + draws at or above theirs) / (1 + permutations): the normal tail is too thin for the
-    skewed scores of a few minors among many adults.
+    Carlo p-value from draws without replacement (multivariate hypergeometric over the stratum's distinct
+    scores), (1 + draws at or above theirs) / (1 + draws): the normal tail is too thin for the skewed scores of a
+    few minors among many adults. The draws grow through `permutations` while fewer than ENOUGH reach the
+    cashier's sum (each round drawn afresh), so the smallest p-value is 1 / (1 + permutations[-1]).
     """
     count = np.asarray(count, np.int64)
     strata = int(stratum.max()) + 1 if len(stratum) else 0
@@ -48,17 +52,23 @@ def permutation_p_values(
     variance = np.bincount(pair[0], finite * variance_s[pair[1]], cashiers)
     z = np.divide(observed - expected, np.sqrt(variance), out=np.zeros(cashiers), where=variance > 0)
     p = np.where(variance > 0, norm.sf(z), 1.0)
-    values = {}  # per stratum: its distinct scores and how many sales have each
+    values: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per stratum: its distinct scores, sales with each
     for who in np.flatnonzero(p < screen):
-        total = np.zeros(permutations)
-        for s, n in zip(pair[1][pair[0] == who], pair_count[pair[0] == who].astype(np.int64)):
+        cells = [(int(s), int(n)) for s, n in zip(pair[1][pair[0] == who], pair_count[pair[0] == who])]
+        for s, _ in cells:
             if s not in values:
                 distinct, index = np.unique(score[stratum == s], return_inverse=True)
                 values[s] = (distinct, np.bincount(index.ravel(), count[stratum == s], len(distinct)).astype(np.int64))
-            distinct, colors = values[s]
-            total += rng.multivariate_hypergeometric(colors, n, size=permutations) @ distinct
-        at_least = (total >= observed[who] - 1e-9 * max(1.0, abs(observed[who]))).sum()
-        p[who] = (1 + at_least) / (1 + permutations)
+        for draws in permutations:
+            total = np.zeros(draws)
+            for s, n in cells:
+                distinct, colors = values[s]
+                method = "count" if n < len(colors) else "marginals"
+                total += rng.multivariate_hypergeometric(colors, n, size=draws, method=method) @ distinct
+            at_least = (total >= observed[who] - 1e-9 * max(1.0, abs(observed[who]))).sum()
+            if at_least >= ENOUGH:
+                break
+        p[who] = (1 + at_least) / (1 + draws)
     return p
 
 
@@ -85,25 +95,35 @@ def clopper_pearson(successes, trials, level: float = 0.95) -> tuple[np.ndarray,
     return np.where(n > 0, low, np.nan), np.where(n > 0, high, np.nan)
 
 
-def minors_served(histogram: np.ndarray, p_minor: np.ndarray, base: float, steps: int = 40):
-    """Each row's expected number of minors, with the row's own share of minors estimated from its answers.
+def minors_served(
+    histogram: np.ndarray, p_minor: np.ndarray, base: float, rng: np.random.Generator, samples: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's expected number of minors served, and draws of that number for its interval.
 
-    `histogram` (rows, cells) counts each group's sales per cell; `p_minor` (cells) was computed for buyers with a
-    share `base` of minors. A group (a cashier) may serve more or fewer minors than that: its share is the maximum
-    likelihood one under prior shift (Saerens et al. 2002: the likelihood of each answer fixed, the share free),
-    found by bisection of the likelihood's slope, and p_minor re-weighted to it. Returns (expected count, its
-    Poisson-binomial variance) per row.
+    `histogram` (rows, cells) counts each group's (a cashier's) sales per cell; `p_minor` (replicates, cells) holds
+    p_minor under the buyers' share `base` of minors, the first row the fitted one, the others refitted on resampled
+    calibration photos. A cashier may serve more or fewer minors than `base`: their own share s is unknown, with a
+    weak Beta prior at `base` worth PRIOR_SALES sales, and the likelihood of their answers under prior shift
+    (Saerens et al. 2002: each answer's likelihood at each age fixed, the share free). Given s, each sale is a
+    minor with p_minor re-weighted to s. Returns the posterior mean count (fitted p_minor) and, per row, `samples`
+    draws of the count for each replicate (a share from its posterior, then a Poisson count: rare events, and no
+    narrower than the Poisson-binomial).
     """
-    ratio = np.clip(p_minor, 1e-12, 1 - 1e-12) / np.clip(1 - p_minor, 1e-12, None) / (base / (1 - base))
-
-    def slope(share: np.ndarray) -> np.ndarray:
-        return (histogram * (ratio - 1) / (share[:, None] * (ratio - 1) + 1)).sum(axis=1)
-
-    low, high = np.zeros(len(histogram)), np.ones(len(histogram))
-    for _ in range(steps):
-        middle = (low + high) / 2
-        rising = slope(middle) > 0
-        low, high = np.where(rising, middle, low), np.where(rising, high, middle)
-    share = (low + high) / 2
-    posterior = share[:, None] * ratio / (share[:, None] * (ratio - 1) + 1)
-    return (histogram * posterior).sum(axis=1), (histogram * posterior * (1 - posterior)).sum(axis=1)
+    grid = np.concatenate([[1e-6], np.geomspace(1e-4, 0.6, SHARES)])  # (shares,)
+    prior = (PRIOR_SALES * base - 1) * np.log(grid) + (PRIOR_SALES * (1 - base) - 1) * np.log1p(-grid)
+    means, drawn = None, []
+    for b, p in enumerate(np.atleast_2d(p_minor)):
+        ratio = np.clip(p, 1e-12, 1 - 1e-12) / np.clip(1 - p, 1e-12, None) / (base / (1 - base))  # (cells,)
+        scaled = grid[:, None] * (ratio - 1)  # (shares, cells)
+        log_posterior = histogram @ np.log1p(scaled).T + prior  # (rows, shares)
+        weight = np.exp(log_posterior - log_posterior.max(axis=1, keepdims=True))
+        weight /= weight.sum(axis=1, keepdims=True)
+        posterior = grid[:, None] * ratio / (scaled + 1)  # (shares, cells): each cell's p_minor at each share
+        expected = histogram @ posterior.T  # (rows, shares)
+        if b == 0:
+            means = (weight * expected).sum(axis=1)
+        uniform = rng.random((len(histogram), samples))
+        chosen = (np.cumsum(weight, axis=1)[:, None, :] < uniform[..., None]).sum(axis=-1)  # (rows, samples)
+        chosen = np.minimum(chosen, len(grid) - 1)
+        drawn.append(rng.poisson(expected[np.arange(len(histogram))[:, None], chosen]))
+    return means, np.concatenate(drawn, axis=1)

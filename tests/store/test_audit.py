@@ -70,7 +70,7 @@ def test_the_permutation_p_values_hold_their_level_over_many_stores():
         scores = np.round(scores * 60) / 60
         cashier = rng.permutation(np.repeat(np.arange(cashiers), sales))
         week = rng.integers(0, 2, cashiers * sales)
-        p = permutation_p_values(cashier, week, scores, np.ones(len(scores), int), cashiers, rng, permutations=999)
+        p = permutation_p_values(cashier, week, scores, np.ones(len(scores), int), cashiers, rng, permutations=(999,))
         p_values.append(p)
         any_flag += (benjamini_hochberg(p) <= 0.10).any()
     p_values = np.concatenate(p_values)
