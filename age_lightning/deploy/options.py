@@ -1,7 +1,7 @@
 """Typed key=value options for the torch-free commands (predict_onnx.py, serve.py, ...), without Hydra."""
 
 from dataclasses import MISSING as NO_DEFAULT
-from dataclasses import fields
+from dataclasses import asdict, fields, is_dataclass
 from typing import TypeVar, cast
 
 from omegaconf import MISSING, OmegaConf
@@ -28,6 +28,9 @@ def usage(command: str, schema: type) -> str:
     lines = [f"usage: {command} key=value ...", "", (schema.__doc__ or "").strip(), "", "options:"]
     for f in fields(schema):
         default = f.default if f.default is not NO_DEFAULT else None
+        if f.default_factory is not NO_DEFAULT:  # a dict, or a nested dataclass of options (columns.cashier=...)
+            made = f.default_factory()
+            default = asdict(made) if is_dataclass(made) and not isinstance(made, type) else made
         shown = "(required)" if default == MISSING else f"(default: {'none' if default is None else default!r})"
         lines.append(f"  {f.name:<20} {f.metadata.get('help', '')} {shown}")
     return "\n".join(lines)

@@ -63,8 +63,11 @@ def permutation_p_values(
             total = np.zeros(draws)
             for s, n in cells:
                 distinct, colors = values[s]
-                method = "count" if n < len(colors) else "marginals"
-                total += rng.multivariate_hypergeometric(colors, n, size=draws, method=method) @ distinct
+                if n < len(colors):
+                    drawn = rng.multivariate_hypergeometric(colors, n, size=draws, method="count")
+                else:
+                    drawn = rng.multivariate_hypergeometric(colors, n, size=draws, method="marginals")
+                total += drawn @ distinct
             at_least = (total >= observed[who] - 1e-9 * max(1.0, abs(observed[who]))).sum()
             if at_least >= ENOUGH:
                 break
@@ -111,7 +114,7 @@ def minors_served(
     """
     grid = np.concatenate([[1e-6], np.geomspace(1e-4, 0.6, SHARES)])  # (shares,)
     prior = (PRIOR_SALES * base - 1) * np.log(grid) + (PRIOR_SALES * (1 - base) - 1) * np.log1p(-grid)
-    means, drawn = None, []
+    means, drawn = np.zeros(len(histogram)), []
     for b, p in enumerate(np.atleast_2d(p_minor)):
         ratio = np.clip(p, 1e-12, 1 - 1e-12) / np.clip(1 - p, 1e-12, None) / (base / (1 - base))  # (cells,)
         scaled = grid[:, None] * (ratio - 1)  # (shares, cells)

@@ -103,3 +103,17 @@ def test_uncertain_head_gives_a_scale_in_years_and_keeps_the_point_loss():
     assert torch.allclose(uncertain_grads[0][0], point_grads[0][0], atol=1e-6)
     assert torch.allclose(uncertain_grads[1], point_grads[1], atol=1e-6)
     assert uncertain_grads[0][1] != 0  # while the scale does learn
+
+
+def test_the_decision_term_pushes_a_wrong_side_estimate_across_the_decision_age():
+    """model.decision_ages: a 16-year-old estimated 24 and a 30-year-old estimated 20 each pay a cross-entropy that
+    pulls their estimate towards their own side of 18 and 25; estimates far on the right side cost nearly nothing."""
+    model = make_model(decision_ages=[18, 25], decision_weight=1.0, decision_temperature=2.0)
+    estimates = torch.tensor([24.0, 20.0, 60.0, 5.0], requires_grad=True)
+    ages = torch.tensor([16.0, 30.0, 61.0, 4.0])
+    model._decision_loss(estimates, ages).backward()
+    assert estimates.grad[0] > 0 and estimates.grad[1] < 0  # gradient descent lowers the first, raises the second
+    assert estimates.grad[2:].abs().max() < 1e-3
+    assert make_model()._decision_loss(estimates, ages) == 0.0  # off by default
+    with pytest.raises(UserError, match="decision_temperature"):
+        make_model(decision_ages=[18], decision_weight=1.0, decision_temperature=0.0)

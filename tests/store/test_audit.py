@@ -215,3 +215,12 @@ def test_the_store_log_command_builds_a_store_the_audit_reads(tmp_path):
     audited = run_command("audit.py", "log=store/sales.csv", "model=model.json", "out=audit", cwd=tmp_path)
     assert audited.returncode == 0, audited.stderr
     assert len(json.loads((tmp_path / "audit" / "audit.json").read_text())["cashiers"]) == 20
+
+
+def test_the_buyers_mix_can_be_estimated_from_the_log_and_the_report_says_which(tmp_path):
+    log, _ = chain_log(tmp_path, stores=1, sales=300, seed=13)
+    estimated = run_audit(log, MODEL, AuditSettings(buyers="estimated", bootstrap=0))
+    described = estimated.probability.describe()
+    assert described["buyers_source"].startswith("estimated from the log's") and estimated.probability.buyers[0] < 0.05
+    assert abs(sum(described["buyers"].values()) - 1) < 1e-3
+    assert run_audit(log, MODEL, AuditSettings(bootstrap=0)).probability.describe()["buyers_source"] == "stated"
