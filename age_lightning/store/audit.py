@@ -171,9 +171,9 @@ def run_audit(
         )
     if tally.rows == 0:
         raise UserError(f"log {path}: no alcohol sale with an answer to audit ({rows} rows read)")
-    counts = tally.counts()
+    counts, names = tally.counts()
     probability = _probability(error_model, counts, settings)
-    table = _per_cashier(counts, probability, error_model, settings, test)
+    table = _per_cashier(counts, names, probability, error_model, settings, test)
     return AuditResult(
         cashiers=table["cashiers"],
         tills=table["tills"],
@@ -211,15 +211,13 @@ def _scores(probability: MinorProbability, settings: AuditSettings) -> np.ndarra
     return np.log((1 - alternative) * (1 - p) / (1 - base) + alternative * p / base)
 
 
-def _codes(*columns: np.ndarray) -> tuple[np.ndarray, list[tuple]]:
-    keys = list(zip(*columns))
-    unique = sorted(set(keys))
-    index = {key: i for i, key in enumerate(unique)}
-    return np.array([index[key] for key in keys], dtype=np.int64), unique
-
-
 def _per_cashier(
-    counts: dict, probability: MinorProbability, error_model: ErrorModel, settings: AuditSettings, test: str
+    counts: dict,
+    names: dict[str, list[tuple]],
+    probability: MinorProbability,
+    error_model: ErrorModel,
+    settings: AuditSettings,
+    test: str,
 ):
     sales, cell = counts["sales"].astype(float), counts["cell"]
     base = probability.minors_share
@@ -270,10 +268,11 @@ def _per_cashier(
             out.append(row)
         return out
 
-    cashier, cashier_keys = _codes(counts["store"], counts["cashier"])
-    till, till_keys = _codes(counts["store"], counts["till"])
-    store, store_keys = _codes(counts["store"])
-    stratum, _ = _codes(counts["store"], counts["week"])
+    cashier, cashier_keys = counts["cashier"], names["cashier"]
+    till, till_keys = counts["till"], names["till"]
+    store, store_keys = counts["store"], names["store"]
+    _, stratum = np.unique(store * (counts["week"].max() + 2) + counts["week"] + 1, return_inverse=True)
+    stratum = stratum.ravel()
     values = summary(cashier, len(cashier_keys))
     cashiers = rows(cashier_keys, ("store", "cashier"), values)
 

@@ -22,7 +22,8 @@ from age_lightning.errors import UserError
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
 FALSE_WORDS = ("false", "0", "no", "n", "f")
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-BATCH_ROWS = 500_000
+BATCH_ROWS = 200_000  # a Parquet batch; a CSV batch is BLOCK_BYTES of text (about as many rows)
+BLOCK_BYTES = 16 << 20
 
 
 @dataclass
@@ -87,15 +88,15 @@ def open_log(path: str | Path, columns: Columns) -> tuple[Path, dict[str, str]]:
     return path, present
 
 
-def batches(path: Path, present: dict[str, str], batch_rows: int = BATCH_ROWS) -> Iterator[Batch]:
+def batches(path: Path, present: dict[str, str]) -> Iterator[Batch]:
     """The log's rows, checked, one batch at a time."""
     wanted = list(present.values())
     if path.suffix == ".parquet":
-        reader = pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=wanted)
+        reader = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
     else:
         reader = pa_csv.open_csv(
             path,
-            read_options=pa_csv.ReadOptions(block_size=64 << 20),
+            read_options=pa_csv.ReadOptions(block_size=BLOCK_BYTES),
             convert_options=pa_csv.ConvertOptions(
                 include_columns=wanted, column_types={name: pa.string() for name in wanted}, strings_can_be_null=True
             ),

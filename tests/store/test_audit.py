@@ -11,7 +11,7 @@ import pytest
 from age_lightning.errors import UserError
 from age_lightning.store.audit import AuditSettings, run_audit
 from age_lightning.store.generator import StoreSettings, generate
-from age_lightning.store.sales_log import Columns
+from age_lightning.store.sales_log import Columns, batches
 from age_lightning.store.statistics import benjamini_hochberg, permutation_p_values
 from helpers import run_command
 from helpers.store import model_file, photos
@@ -141,13 +141,18 @@ def test_renamed_columns_and_parquet_read_like_the_csv(tmp_path):
     assert run_audit(renamed, MODEL, settings, Columns(cashier="operator")).cashiers == from_csv.cashiers
 
 
-def test_batches_add_up_to_the_whole_log(tmp_path, monkeypatch):
-    """Reading in many small batches (bounded memory) gives the same audit as reading at once."""
-    log, _ = chain_log(tmp_path, name="sales.parquet", stores=2, sales=150, seed=10)
+@pytest.mark.parametrize("name", ["sales.parquet", "sales.csv"])
+def test_batches_add_up_to_the_whole_log(tmp_path, monkeypatch, name):
+    """Reading in many small batches (bounded memory) gives the same audit as reading at once, lines included."""
+    log, _ = chain_log(tmp_path, name=name, stores=2, sales=150, seed=10)
     whole = run_audit(log, MODEL, AuditSettings(bootstrap=0))
     monkeypatch.setattr("age_lightning.store.sales_log.BATCH_ROWS", 97)
+    monkeypatch.setattr("age_lightning.store.sales_log.BLOCK_BYTES", 5000)
     monkeypatch.setattr("age_lightning.store.tally.COMPACT_ROWS", 500)
-    assert run_audit(log, MODEL, AuditSettings(bootstrap=0)).cashiers == whole.cashiers
+    seen = []
+    monkeypatch.setattr("age_lightning.store.audit.batches", lambda *a: (seen.append(b) or b for b in batches(*a)))
+    parts = run_audit(log, MODEL, AuditSettings(bootstrap=0))
+    assert len(seen) > 10 and parts.cashiers == whole.cashiers and parts.review == whole.review
 
 
 @pytest.mark.parametrize(
