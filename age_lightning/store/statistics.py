@@ -28,6 +28,7 @@ def permutation_p_values(
     rng: np.random.Generator,
     permutations: tuple[int, ...] = PERMUTATIONS,
     screen: float = SCREEN,
+    enough: float = 0.0,
 ) -> np.ndarray:
     """One-sided p-value per cashier that the sum of their sales' scores is as high as a random draw of as many
     sales of the same strata would give.
@@ -37,7 +38,9 @@ def permutation_p_values(
     Carlo p-value from draws without replacement (multivariate hypergeometric over the stratum's distinct
     scores), (1 + draws at or above theirs) / (1 + draws): the normal tail is too thin for the skewed scores of a
     few minors among many adults. The draws grow through `permutations` while fewer than ENOUGH reach the
-    cashier's sum (each round drawn afresh), so the smallest p-value is 1 / (1 + permutations[-1]).
+    cashier's sum (each round drawn afresh), so the smallest p-value is 1 / (1 + permutations[-1]); they stop
+    early once the p-value is below `enough`, a level below which every p-value leads to the same decision
+    (Benjamini-Hochberg's smallest threshold, the false discovery rate over the number of cashiers).
     """
     count = np.asarray(count, np.int64)
     strata = int(stratum.max()) + 1 if len(stratum) else 0
@@ -69,7 +72,7 @@ def permutation_p_values(
                     drawn = rng.multivariate_hypergeometric(colors, n, size=draws, method="marginals")
                 total += drawn @ distinct
             at_least = (total >= observed[who] - 1e-9 * max(1.0, abs(observed[who]))).sum()
-            if at_least >= ENOUGH:
+            if at_least >= ENOUGH or (1 + at_least) / (1 + draws) < enough:
                 break
         p[who] = (1 + at_least) / (1 + draws)
     return p
