@@ -3,6 +3,7 @@ till's install with the [store] extra."""
 
 import csv
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,7 @@ def _audit(cfg: AuditConfig) -> None:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     model_json = Path(cfg.model)
+    answerer = cache(lambda: photo_answerer(model_json))  # model.onnx loaded once, and only for a log of photos
     with open(out / "problems.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["line", "reason"])
@@ -71,7 +73,7 @@ def _audit(cfg: AuditConfig) -> None:
             ModelFile.read(model_json),
             cfg,
             cfg.columns,
-            answer_photos=lambda files: photo_answerer(model_json)(files),
+            answer_photos=lambda files: answerer()(files),
             on_problems=writer.writerows,
         )
     written = write_audit(result, out, cfg.model, cfg.log)
