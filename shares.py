@@ -10,7 +10,7 @@ age_lightning/deploy/commands.py.
 
 import sys
 
-from age_lightning.deploy.commands import shares
+from age_lightning.store.commands import shares
 
 if __name__ == "__main__":
     sys.exit(shares())

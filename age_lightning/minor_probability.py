@@ -15,25 +15,16 @@ age, so that a million answers cost a table lookup, and an audit can work on cou
 """
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
-from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE, MAX_AGE
+from age_lightning.ages import AGE_BANDS, ID_CHECK_AGE, LEGAL_AGE
 from age_lightning.errors import UserError
-from age_lightning.shares import BANDS, ErrorModel, band_index
+from age_lightning.shares import BANDS, BANDWIDTH, CELLS, ErrorModel, band_index, cell_index
 
-CELL = 0.5  # years: the resolution of the table, far finer than the model's errors
-CELLS = np.arange(0.0, MAX_AGE + CELL, CELL)
-BANDWIDTH = 2.0  # years: the kernel's standard deviation over the predicted age
 # A stated mix of a store's alcohol buyers (shares of the age bands; no children). A store that knows its own mix
 # says so (buyers=...), or lets the audit estimate it from its answers.
 BUYERS = {"0-12": 0.0, "13-17": 0.01, "18-24": 0.14, "25-39": 0.30, "40-59": 0.35, "60+": 0.20}
-
-
-def cell_index(predicted) -> np.ndarray:
-    """The half-year cell of each predicted age."""
-    return np.clip(np.rint(np.asarray(predicted, float) / CELL), 0, len(CELLS) - 1).astype(np.int64)
 
 
 def buyers_mix(buyers: dict | np.ndarray) -> np.ndarray:
@@ -47,12 +38,6 @@ def buyers_mix(buyers: dict | np.ndarray) -> np.ndarray:
     if mix.shape != (len(BANDS),) or (mix < 0).any() or not mix.sum() > 0:
         raise UserError(f"buyers: one share >= 0 per age band {list(BANDS)}, not all 0; got {mix.tolist()}")
     return mix / mix.sum()
-
-
-@cache
-def _kernel(bandwidth: float) -> np.ndarray:
-    """(cells, cells) Gaussian weights between half-year cells."""
-    return np.exp(-0.5 * np.square((CELLS[:, None] - CELLS[None, :]) / bandwidth))
 
 
 def non_increasing(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -97,17 +82,13 @@ class MinorProbability:
                 f"the error model ({error_model.photos} labeled photos) has none aged {missing}, which the buyers' "
                 f"mix holds: calibrate on photos of every age band the store's buyers have"
             )
-        weight = np.divide(mix, labeled, out=np.zeros(len(BANDS)), where=labeled > 0)[true_band]
-        cell = cell_index(error_model.predicted)  # the labeled answers, on the same half-year cells
-
-        def smoothed(weights: np.ndarray) -> np.ndarray:
-            return _kernel(bandwidth) @ np.bincount(cell, weights, len(CELLS))
-
-        support = smoothed(weight)
+        weight = np.divide(mix, labeled, out=np.zeros(len(BANDS)), where=labeled > 0)
+        smoothed = error_model.smoothed_counts(bandwidth) * weight  # (cells, bands), reweighted to the buyers
+        support = smoothed.sum(axis=1)
         floor = 1e-12 * support.max()
         probabilities = []
-        for limit in (LEGAL_AGE, ID_CHECK_AGE):
-            raw = smoothed(weight * (error_model.true_age < limit)) / np.maximum(support, floor)
+        for limit in (LEGAL_AGE, ID_CHECK_AGE):  # both are band edges: the bands below them
+            raw = smoothed[:, : band_index(limit)].sum(axis=1) / np.maximum(support, floor)
             probabilities.append(non_increasing(raw, support + floor))
         return cls(probabilities[0], probabilities[1], mix, buyers_source)
 

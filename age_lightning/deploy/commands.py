@@ -1,25 +1,17 @@
-"""The torch-free commands, one function each: the `age-predict-onnx`, `age-serve`, `age-make-key` and
-`age-shares` console scripts of an installed package, and predict_onnx.py, serve.py, make_key.py and shares.py in a
+"""The torch-free commands of the service, one function each: the `age-predict-onnx`, `age-serve` and
+`age-make-key` console scripts of an installed package, and predict_onnx.py, serve.py and make_key.py in a
 checkout. Options are the typed dataclasses of deploy/configs.py, parsed from key=value arguments
 (deploy/options.py)."""
 
-import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from age_lightning.deploy.access import new_key
-from age_lightning.deploy.configs import KeyConfig, PredictOnnxConfig, ServeConfig, SharesConfig
+from age_lightning.deploy.configs import KeyConfig, PredictOnnxConfig, ServeConfig
 from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.deploy.options import HELP, parse_options, usage
 from age_lightning.deploy.predict_files import input_files, predict_files, summary, write_csv
-from age_lightning.deploy.shares_files import (
-    group_shares,
-    read_error_model,
-    read_predictions,
-    shares_markdown,
-    write_shares_csv,
-)
 from age_lightning.errors import UserError
 from age_lightning.input_spec import PhotoPreparer
 from age_lightning.minor_probability import MinorProbability
@@ -86,41 +78,6 @@ def _make_key(cfg: KeyConfig) -> None:
     )
 
 
-def _shares(cfg: SharesConfig) -> None:
-    by = [column.strip() for column in cfg.by.split(",") if column.strip()]
-    error_model = read_error_model(cfg.model)
-    groups, skipped = read_predictions(cfg.predictions, by)
-    results = group_shares(
-        groups,
-        error_model,
-        method=cfg.method,
-        bootstrap=cfg.bootstrap,
-        level=cfg.level,
-        min_photos=cfg.min_photos,
-        seed=cfg.seed,
-    )
-    output = Path(cfg.output)
-    write_shares_csv(results, by, output / "shares.csv")
-    table = shares_markdown(results, by)
-    (output / "shares.md").write_text(table)
-    shares = {", ".join(key) or "all": s.to_dict() for key, s in results}
-    (output / "shares.json").write_text(json.dumps(shares, indent=2))
-    print(table)
-    if skipped:
-        print(f"{skipped} row(s) without a prediction (status other than ok) left out")
-    try:  # the chart needs matplotlib, which a till's install does not have
-        from age_lightning.evaluation import plots
-    except ImportError:
-        print("(no chart: install matplotlib for shares.png)")
-    else:
-        plots.save(plots.band_shares(shares), output / "shares.png")
-    print(
-        f"written: {output}/shares.csv, shares.md, shares.json"
-        + (", shares.png" if (output / "shares.png").exists() else "")
-    )
-
-
 predict_onnx = command("age-predict-onnx (predict_onnx.py)", PredictOnnxConfig, _predict_onnx)
 serve = command("age-serve (serve.py)", ServeConfig, _serve)
 make_key = command("age-make-key (make_key.py)", KeyConfig, _make_key)
-shares = command("age-shares (shares.py)", SharesConfig, _shares)

@@ -8,7 +8,6 @@ from typing import Any
 from omegaconf import MISSING
 
 from age_lightning.images import ImageLimits
-from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS
 
 
 def option(default: Any, help: str) -> Any:
@@ -70,18 +69,3 @@ class KeyConfig:
     """Make an API key for one till of the checkout service (printed once; the keys file holds its SHA-256)."""
 
     name: str = option(MISSING, "the till's name, as it will appear in the logs and metrics")
-
-
-@dataclass
-class SharesConfig:
-    """Age-band shares of buyers from a predictions CSV, corrected for the model's errors, with intervals."""
-
-    predictions: str = option(MISSING, "a predictions CSV (predicted_age, and age_scale for an uncertain model)")
-    model: str = option(MISSING, "the exported model.json (it carries the error model)")
-    by: str = option("", "grouping columns, comma-separated (e.g. category,store); none: one group")
-    output: str = option("shares", "folder for shares.csv, shares.md, shares.json, shares.png")
-    method: str = option(DEFAULT_METHOD, "dm | acc | em")
-    bootstrap: int = option(BOOTSTRAP, "bootstrap replicates for the intervals")
-    level: float = option(LEVEL, "interval level")
-    min_photos: int = option(MIN_PHOTOS, "groups with fewer photos are flagged as too few for a useful interval")
-    seed: int = option(0, "the bootstrap's seed")

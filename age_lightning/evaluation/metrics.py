@@ -197,12 +197,12 @@ def flat_scalars(metrics: dict, prefix: str) -> dict[str, float]:
     return scalars
 
 
-def shares_metrics(real, predicted, scale, error_model: ErrorModel) -> dict:
+def shares_metrics(real, predicted, error_model: ErrorModel) -> dict:
     """The set's true age-band shares, the counted ones and the corrected ones (with intervals): whether each
     interval covers the truth, and how far (total variation) counted and corrected shares are from it."""
     real = np.asarray(real, float)
     truth = np.bincount(band_index(real), minlength=len(BANDS)) / len(real)
-    result = estimate_shares(error_model, predicted, scale)
+    result = estimate_shares(error_model, predicted)
     found = result.to_dict()
     corrected = found["corrected"]
     return {

@@ -9,6 +9,7 @@ import numpy as np  # noqa: E402
 from age_lightning.ages import ADULTS, LEGAL_AGE  # noqa: E402
 from age_lightning.evaluation import groups  # noqa: E402
 from age_lightning.evaluation.outcomes import RuleOutcomes  # noqa: E402
+from age_lightning.shares import BANDS  # noqa: E402
 
 
 def save(figure: plt.Figure, path) -> None:
@@ -179,6 +180,40 @@ def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) 
     axis.set(xlabel="age band", ylabel="share of photos", title="Age-band shares, corrected for the model's errors")
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def lift_map(panels: dict[str, dict], most: int = 6) -> plt.Figure:
+    """Lift of every age band (rows) in every category (columns), one panel per store (the first `most`): colour
+    by lift on a log scale centred at 1 (blue below, red above), the value written in each cell; a cell whose
+    interval holds 1 is hatched and its value bracketed (unsure), a category with too few buyers greyed out."""
+    from matplotlib.colors import LogNorm
+
+    shown = list(panels.items())[:most]
+    widest = max(len(panel["categories"]) for _, panel in shown)
+    figure, axes = plt.subplots(
+        1, len(shown), figsize=(1.5 + 0.9 * widest * len(shown), 4.2), squeeze=False, constrained_layout=True
+    )
+    norm = LogNorm(vmin=0.33, vmax=3.0)
+    for axis, (name, panel) in zip(axes[0], shown):
+        lift = np.array(panel["lift"], dtype=float).T  # (bands, categories)
+        sure, few = np.array(panel["sure"]).T, np.array(panel["too_few"])
+        image = axis.imshow(np.clip(np.nan_to_num(lift, nan=1.0), 0.33, 3.0), cmap="RdBu_r", norm=norm, aspect="auto")
+        for b in range(lift.shape[0]):
+            for c in range(lift.shape[1]):
+                if few[c]:
+                    axis.add_patch(plt.Rectangle((c - 0.5, b - 0.5), 1, 1, color="0.85"))
+                    continue
+                if not sure[b, c]:
+                    axis.add_patch(plt.Rectangle((c - 0.5, b - 0.5), 1, 1, fill=False, hatch="///", color="0.5", lw=0))
+                text = "n/a" if np.isnan(lift[b, c]) else f"{lift[b, c]:.2f}"
+                axis.text(c, b, text if sure[b, c] else f"({text})", ha="center", va="center", fontsize=8)
+        names = [f"{n}\n(too few)" if f else n for n, f in zip(panel["categories"], few)]
+        axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        axis.set_yticks(range(len(BANDS)), BANDS)
+        axis.set_title(name, fontsize=10)
+    figure.colorbar(image, ax=axes[0].tolist(), label="lift (band's share among the category's buyers / among all)")
+    figure.suptitle("What to offer each age group: lift by band and category (hatched, in brackets: interval holds 1)")
     return figure
 
 

@@ -21,8 +21,8 @@ import numpy as np
 from age_lightning.deploy.configs import option
 from age_lightning.deploy.model_file import ModelFile
 from age_lightning.errors import UserError
-from age_lightning.minor_probability import BUYERS, CELLS, MinorProbability, replicates
-from age_lightning.shares import Cells, ErrorModel, distribution_matching
+from age_lightning.minor_probability import BUYERS, MinorProbability, replicates
+from age_lightning.shares import CELLS, DEFAULT_METHOD, ESTIMATORS, Cells, ErrorModel
 from age_lightning.store.sales_log import Columns, batches, open_log
 from age_lightning.store.statistics import (
     benjamini_hochberg,
@@ -196,9 +196,11 @@ def _probability(error_model: ErrorModel, counts: dict, settings: AuditSettings)
     if settings.buyers == "stated":
         return MinorProbability.fit(error_model, settings.buyers_mix, "stated")
     histogram = np.bincount(counts["cell"], counts["sales"], len(CELLS))
-    seen = histogram > 0
-    mix = distribution_matching(error_model, Cells(CELLS[seen], None, histogram[seen]))
-    return MinorProbability.fit(error_model, mix, f"estimated from the log's {int(histogram.sum())} answers (dm)")
+    seen = np.flatnonzero(histogram)
+    [mix] = ESTIMATORS[DEFAULT_METHOD](error_model, Cells(seen, histogram[seen][None]))
+    return MinorProbability.fit(
+        error_model, mix, f"estimated from the log's {int(histogram.sum())} answers ({DEFAULT_METHOD})"
+    )
 
 
 def _scores(probability: MinorProbability, settings: AuditSettings) -> np.ndarray:

@@ -1,10 +1,11 @@
-"""The store's commands: `age-audit` (audit.py) and `age-store-log` (store_log.py). Torch-free: they run from a
-till's install with the [store] extra."""
+"""The store's commands: `age-shares` (shares.py), `age-audit` (audit.py) and `age-store-log` (store_log.py).
+Torch-free: they run from a till's install with the [store] extra."""
 
 import csv
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.csv as pa_csv
@@ -18,10 +19,14 @@ from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.deploy.predict_files import OK, predict_files
 from age_lightning.errors import UserError
 from age_lightning.input_spec import PhotoPreparer
+from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS, check, group_shares
 from age_lightning.store.audit import AuditSettings, run_audit
 from age_lightning.store.audit_files import write_audit
 from age_lightning.store.generator import Photos, StoreSettings, generate
+from age_lightning.store.lift import lifts
 from age_lightning.store.sales_log import Columns
+from age_lightning.store.shares_files import read_error_model, write_lift, write_shares
+from age_lightning.store.shares_log import read_groups
 
 
 @dataclass
@@ -32,6 +37,24 @@ class AuditConfig(AuditSettings):
     model: str = option(MISSING, "the exported model.json (its model.onnx beside it answers a log of photos)")
     out: str = option("audit", "folder for audit.json, audit.csv, review.csv, audit.md, problems.csv, audit.png")
     columns: Columns = field(default_factory=Columns, metadata={"help": "the log's column names (columns.cashier=...)"})
+
+
+@dataclass
+class SharesConfig:
+    """Age-band shares of buyers from a predictions file, corrected for the model's errors, with intervals; and
+    with lift=true, what to offer each age group (the lift of every band in every category)."""
+
+    predictions: str = option(MISSING, "a predictions CSV or Parquet file (predicted_age; a till's log of sales)")
+    model: str = option(MISSING, "the exported model.json (it carries the error model)")
+    by: str = option("", "grouping columns, comma-separated (e.g. store,category); none: one group")
+    lift: bool = option(False, "also the lift of every band in each category: the last `by` column (per the others)")
+    output: str = option("shares", "folder for shares.csv/.md/.json/.png (and lift.csv/.md/.png)")
+    method: str = option(DEFAULT_METHOD, "dm | acc | em")
+    shrinkage: bool = option(True, "shrink each correction toward the counted shares by how noisy it is")
+    bootstrap: int = option(BOOTSTRAP, "bootstrap replicates for the intervals")
+    level: float = option(LEVEL, "interval level")
+    min_photos: int = option(MIN_PHOTOS, "groups (and lift's categories) with fewer photos are flagged as too few")
+    seed: int = option(0, "the bootstrap's seed")
 
 
 @dataclass
@@ -87,6 +110,37 @@ def _audit(cfg: AuditConfig) -> None:
     print(f"written: {out}/{', '.join(written)}")
 
 
+def _shares(cfg: SharesConfig) -> None:
+    by = [column.strip() for column in cfg.by.split(",") if column.strip()]
+    if cfg.lift and not by:
+        raise UserError("lift=true needs by=<category column> (or by=store,category: the lift within each store)")
+    error_model = check(read_error_model(cfg.model), cfg.method)
+    found = read_groups(cfg.predictions, by)
+    options: dict[str, Any] = dict(method=cfg.method, bootstrap=cfg.bootstrap, seed=cfg.seed, shrinkage=cfg.shrinkage)
+    results, _ = group_shares(error_model, found.cells, level=cfg.level, min_photos=cfg.min_photos, **options)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_shares(list(zip(found.keys, results)), by, out)
+    print((out / "shares.md").read_text())
+    if cfg.lift:
+        lift = lifts(found.keys, found.cells, error_model, cfg.level, cfg.min_photos, **options)
+        written += write_lift(lift, by[:-1], cfg.level, out)
+        print((out / "lift.md").read_text())
+    if found.skipped:
+        print(f"{found.skipped} row(s) without a prediction (status other than ok) left out")
+    if found.problems:
+        with open(out / "problems.csv", "w", newline="") as f:
+            csv.writer(f).writerows([("line", "reason"), *found.problems])
+        written.append("problems.csv")
+        print(
+            f"{len(found.problems)} row(s) could not be read (first: line {found.problems[0][0]}, "
+            f"{found.problems[0][1]}): listed in problems.csv"
+        )
+    if not any(name.endswith(".png") for name in written):
+        print("(no chart: install matplotlib for the charts)")
+    print(f"written: {out}/{', '.join(written)}")
+
+
 def read_photos(cfg: StoreLogConfig) -> Photos:
     folder = Path(cfg.folder).expanduser().resolve()  # the log names each photo by its full path
     labels = folder / "labels.csv"
@@ -136,5 +190,6 @@ def _store_log(cfg: StoreLogConfig) -> None:
     print(f"written: {out}/sales.csv (what a store has), truth.csv, truth_cashiers.csv, truth_categories.csv")
 
 
+shares = command("age-shares (shares.py)", SharesConfig, _shares)
 audit = command("age-audit (audit.py)", AuditConfig, _audit)
 store_log = command("age-store-log (store_log.py)", StoreLogConfig, _store_log)

@@ -88,9 +88,9 @@ def open_log(path: str | Path, columns: Columns) -> tuple[Path, dict[str, str]]:
     return path, present
 
 
-def batches(path: Path, present: dict[str, str]) -> Iterator[Batch]:
-    """The log's rows, checked, one batch at a time."""
-    wanted = list(present.values())
+def record_batches(path: Path, wanted: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The `wanted` columns of a CSV (as text) or Parquet file, one batch at a time, each with the line of its
+    first row."""
     if path.suffix == ".parquet":
         reader = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
     else:
@@ -104,13 +104,19 @@ def batches(path: Path, present: dict[str, str]) -> Iterator[Batch]:
     first = 2
     try:
         for record_batch in reader:
-            yield _check(record_batch, present, first)
+            yield first, record_batch
             first += record_batch.num_rows
     except pa.ArrowInvalid as error:
-        raise UserError(f"log {path}: unreadable after line {first - 1} ({str(error).splitlines()[0]})") from None
+        raise UserError(f"{path}: unreadable after line {first - 1} ({str(error).splitlines()[0]})") from None
 
 
-def _text(array: pa.Array) -> np.ndarray:
+def batches(path: Path, present: dict[str, str]) -> Iterator[Batch]:
+    """The log's rows, checked, one batch at a time."""
+    for first, record_batch in record_batches(path, list(present.values())):
+        yield _check(record_batch, present, first)
+
+
+def text(array: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.utf8_trim_whitespace(array.cast(pa.string())), "").to_numpy(zero_copy_only=False))
 
 
@@ -120,12 +126,12 @@ def _booleans(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False)), np.asarray(
             array.is_valid().to_numpy(zero_copy_only=False)
         )
-    words = np.char.lower(_text(array).astype(str))
+    words = np.char.lower(text(array).astype(str))
     true, false = np.isin(words, TRUE_WORDS), np.isin(words, FALSE_WORDS)
     return true, true | false
 
 
-def _numbers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def numbers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(value, valid) of a numeric column stored as numbers or text."""
     if not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type)):
         text = array.cast(pa.string())
@@ -146,7 +152,7 @@ def _check(record_batch: pa.RecordBatch, present: dict[str, str], first: int) ->
         mask = mask & (reasons == "")
         reasons[mask] = reason if isinstance(reason, str) else reason[mask]
 
-    keys = {field: _text(column[field]) if field in column else np.full(rows, "", object) for field in KEYS}
+    keys = {field: text(column[field]) if field in column else np.full(rows, "", object) for field in KEYS}
     for field in ("store", "cashier"):
         bad(keys[field] == "", f"no {present[field]}")
     alcohol, valid = _booleans(column["alcohol"])
@@ -156,7 +162,7 @@ def _check(record_batch: pa.RecordBatch, present: dict[str, str], first: int) ->
         id_checked, valid = _booleans(column["id_checked"])
         bad(~valid & alcohol, f"{present['id_checked']} is not true/false")
     if "status" in column:
-        status = _text(column["status"])
+        status = text(column["status"])
         bad(alcohol & (status != "ok") & (status != ""), np.char.add("no answer: status ", status.astype(str)))
     week = np.full(rows, -1, dtype=np.int64)
     if "time" in column:
@@ -169,14 +175,14 @@ def _check(record_batch: pa.RecordBatch, present: dict[str, str], first: int) ->
     photo = None
     predicted = np.full(rows, np.nan)
     if "predicted_age" in column:
-        predicted, valid = _numbers(column["predicted_age"])
+        predicted, valid = numbers(column["predicted_age"])
         bad(alcohol & ~valid, f"{present['predicted_age']} is not a number")
     else:  # answered by the model after reading (open_log made sure the column is there)
-        photo = _text(column["photo"])
+        photo = text(column["photo"])
         bad(alcohol & (photo == ""), f"no {present['photo']}")
     scale = None
     if "age_scale" in column:
-        scale, valid = _numbers(column["age_scale"])
+        scale, valid = numbers(column["age_scale"])
         bad(alcohol & ~valid & (photo is None), f"{present['age_scale']} is not a number")
     keep = alcohol & (reasons == "")
     problems = [(int(n), str(r)) for n, r in zip(line[reasons != ""], reasons[reasons != ""])]

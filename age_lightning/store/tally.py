@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from age_lightning.minor_probability import cell_index
+from age_lightning.shares import cell_index
 
 GROUP = ("store", "till", "cashier", "week", "cell", "asked", "checked")
 UNKNOWN, NOT_CHECKED, CHECKED = -1, 0, 1  # the checked column: no id_checked in the log, or its value

@@ -132,7 +132,7 @@ def write_evaluation(
     if scale is not None and not calibration:
         metrics["uncertainty"] = {"calibrated": False}
     if error_model is not None:
-        metrics["shares"] = shares_metrics(real, predicted, scale, error_model)
+        metrics["shares"] = shares_metrics(real, predicted, error_model)
         subsets = {
             f"{column}={value}": (table[column] == value).to_numpy()
             for column in groups

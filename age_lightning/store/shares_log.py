@@ -1,0 +1,78 @@
+"""A predictions file (predict_onnx.py's CSV, or a store's log of sales with answers, as CSV or Parquet) reduced to
+counts per group and half-year cell of the predicted age, in one pass and bounded memory: a chain's year of
+sales becomes a (groups x cells) table of integers, which is all that shares and lift need.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from age_lightning.errors import UserError
+from age_lightning.shares import CELLS, Cells, cell_index
+from age_lightning.store.sales_log import header, numbers, record_batches, text
+from age_lightning.store.tally import Names
+
+OK = "ok"
+EMPTY_GROUP = "(empty)"
+
+
+@dataclass
+class GroupCounts:
+    """Each group's predictions counted per cell, the rows left out without a prediction (status other than ok),
+    and the rows that could not be read (line, reason)."""
+
+    keys: list[tuple]
+    cells: Cells
+    skipped: int
+    problems: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return int(self.cells.counts.sum())
+
+
+def read_groups(path: str | Path, by: list[str]) -> GroupCounts:
+    """The rows of a predictions file counted per group of the `by` columns (an empty value is the group
+    "(empty)"). Errors name the file, and each bad row its line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"predictions={path}: no such file")
+    try:
+        columns = header(path)
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as error:
+        raise UserError(f"predictions={path}: cannot read it as CSV or Parquet ({error})") from None
+    missing = [c for c in ["predicted_age", *by] if c not in columns]
+    if missing:
+        raise UserError(
+            f"{path} has no column {', '.join(map(repr, missing))} (its columns: {', '.join(columns) or 'none'})"
+        )
+    status = ["status"] if "status" in columns else []
+    names = Names()
+    counts = np.zeros((0, len(CELLS)), np.int64)
+    skipped = 0
+    problems: list[tuple[int, str]] = []
+    for first, batch in record_batches(path, ["predicted_age", *by, *status]):
+        answered = np.isin(text(batch.column("status")), (OK, "")) if status else np.ones(batch.num_rows, bool)
+        skipped += int((~answered).sum())
+        predicted, valid = numbers(batch.column("predicted_age"))
+        for line in np.flatnonzero(answered & ~valid):
+            value = batch.column("predicted_age")[int(line)].as_py()
+            problems.append((first + int(line), f"predicted_age {value!r} is not a number"))
+        keep = answered & valid
+        keys = [np.where(values == "", EMPTY_GROUP, values)[keep] for values in (text(batch.column(c)) for c in by)]
+        group = names.codes(*keys) if by else np.zeros(int(keep.sum()), np.int64)
+        groups = max(len(names.index), 1)
+        found = np.bincount(group * len(CELLS) + cell_index(predicted[keep]), minlength=groups * len(CELLS))
+        counts = np.vstack([counts, np.zeros((groups - len(counts), len(CELLS)), np.int64)])
+        counts += found.reshape(groups, len(CELLS))
+    if not counts.sum():
+        raise UserError(f"{path} holds no predictions (rows with status ok and a predicted_age)")
+    if by:
+        order, keys_sorted = names.sorted(np.arange(len(names.index)))
+        counts[order] = counts.copy()
+    else:
+        keys_sorted = [()]
+    seen = np.flatnonzero(counts.sum(axis=0))
+    return GroupCounts(keys_sorted, Cells(seen, counts[:, seen]), skipped, problems)
