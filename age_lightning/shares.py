@@ -42,7 +42,8 @@ CELLS = np.arange(0.0, MAX_AGE + CELL, CELL)
 BANDWIDTH = 2.0  # years: the kernel's standard deviation over the predicted age
 EDGES = np.array(list(AGE_BANDS.values())[1:], dtype=float)  # the inner band boundaries
 METHODS = ("acc", "dm", "em")
-DEFAULT_METHOD = "dm"  # measured (docs/benchmarks.md, "Age-group shares"): closest to the truth on shifted mixes
+# measured (docs/benchmarks.md, "Age-group shares and lift"): closest to the truth, and intervals at their level
+DEFAULT_METHOD = "em"
 BOOTSTRAP = 200
 LEVEL = 0.95
 MIN_PHOTOS = 100  # fewer photos than this: the intervals are too wide to be useful, and the output says so
@@ -192,7 +193,7 @@ def adjusted_count(error_model: ErrorModel, cells: Cells) -> np.ndarray:
 
 
 def expectation_maximization(
-    error_model: ErrorModel, cells: Cells, iterations: int = 1000, tolerance: float = 1e-7
+    error_model: ErrorModel, cells: Cells, iterations: int = 1000, tolerance: float = 1e-6
 ) -> np.ndarray:
     """EMQ (Saerens, Latinne, Decaestecker 2002), all groups at once: the band shares that maximize the
     likelihood of the groups' answers, each band's answers distributed as its labeled photos' (smoothed_counts)."""
@@ -201,8 +202,8 @@ def expectation_maximization(
     weights = cells.counts / cells.photos[:, None]
     shares = np.tile(error_model.prior(), (len(weights), 1))
     for _ in range(iterations):
-        joint = likelihood[None] * shares[:, None, :]
-        updated = np.einsum("gc,gcb->gb", weights, joint / joint.sum(axis=2, keepdims=True))
+        # each cell's photos shared out over the bands by Bayes' rule, as two matrix products
+        updated = shares * ((weights / (shares @ likelihood.T)) @ likelihood)
         if np.abs(updated - shares).max() < tolerance:
             return updated
         shares = updated
@@ -363,9 +364,11 @@ def group_shares(
     min_photos: int = MIN_PHOTOS,
     seed: int = 0,
     shrinkage: bool = True,
+    sums: np.ndarray | None = None,
 ) -> tuple[list[BandShares], Estimates]:
-    """Each group's BandShares, and the estimates they come from (for lift)."""
-    found = estimate(error_model, cells, method, bootstrap, seed, shrinkage)
+    """Each group's BandShares (the groups of `cells`, then those of `sums`, as in `estimate`), and the estimates
+    they come from (for lift)."""
+    found = estimate(error_model, cells, method, bootstrap, seed, shrinkage, sums)
     low, high = interval(found.corrected_draws, found.corrected, level)
     return [
         BandShares(

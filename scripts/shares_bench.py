@@ -26,7 +26,7 @@ import pandas as pd
 
 from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, cell_index, estimate, interval, total_variation
 from age_lightning.store.generator import Photos, StoreSettings, generate
-from age_lightning.store.lift import lifts, ratio
+from age_lightning.store.lift import lifts, outer_groups, ratio
 from age_lightning.store.shares_files import read_error_model
 
 LEVEL = 0.95
@@ -133,9 +133,9 @@ def store_run(table: pd.DataFrame, error_model, stores: int) -> None:
         category = chain["sales"].column("category").to_numpy(zero_copy_only=False)
         names = sorted(set(category))
         predicted = chain["sales"].column("predicted_age").to_numpy()
-        found = lifts(
-            [(n,) for n in names], cells_of([predicted[category == n] for n in names]), error_model, LEVEL, 100
-        )
+        keys = [(n,) for n in names]
+        cells = cells_of([predicted[category == n] for n in names])
+        found = lifts(keys, estimate(error_model, cells, sums=outer_groups(keys)[1]), LEVEL, 100)
         true_band = band_index(chain["truth"].column("true_age").to_numpy())
         everyone = np.bincount(true_band, minlength=len(BANDS)) / len(true_band)
         for item in found:

@@ -148,9 +148,12 @@ def metric_curves(curves: dict[str, list[float]], ylabel: str, title: str) -> pl
     return figure
 
 
-def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) -> plt.Figure:
-    """Corrected age-band shares with their intervals, one colour per group, counted shares as open markers
-    (and the true shares as black lines when known). groups: name -> BandShares.to_dict()."""
+def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None, most: int = 12) -> plt.Figure:
+    """Corrected age-band shares with their intervals, one colour per group (the first `most`), counted shares as
+    open markers (and the true shares as black lines when known). groups: name -> BandShares.to_dict()."""
+    shown = dict(list(groups.items())[:most])
+    left_out = f" (the first {most} of {len(groups)} groups)" if len(groups) > most else ""
+    groups = shown
     bands = list(next(iter(groups.values()))["corrected"])
     x = np.arange(len(bands))
     width = 0.8 / len(groups)
@@ -177,7 +180,11 @@ def band_shares(groups: dict[str, dict], truth: dict[str, float] | None = None) 
     if truth:
         axis.hlines([truth[b] for b in bands], x - 0.4, x + 0.4, colors="black", linewidth=2, label="true")
     axis.set_xticks(x, bands)
-    axis.set(xlabel="age band", ylabel="share of photos", title="Age-band shares, corrected for the model's errors")
+    axis.set(
+        xlabel="age band",
+        ylabel="share of photos",
+        title=f"Age-band shares, corrected for the model's errors{left_out}",
+    )
     axis.legend(fontsize=8)
     axis.grid(axis="y", alpha=0.3)
     return figure
@@ -213,7 +220,8 @@ def lift_map(panels: dict[str, dict], most: int = 6) -> plt.Figure:
         axis.set_yticks(range(len(BANDS)), BANDS)
         axis.set_title(name, fontsize=10)
     figure.colorbar(image, ax=axes[0].tolist(), label="lift (band's share among the category's buyers / among all)")
-    figure.suptitle("What to offer each age group: lift by band and category (hatched, in brackets: interval holds 1)")
+    left_out = f"; the first {most} of {len(panels)} panels" if len(panels) > most else ""
+    figure.suptitle(f"What to offer each age group: lift by band and category (hatched: interval holds 1{left_out})")
     return figure
 
 

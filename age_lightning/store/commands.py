@@ -5,7 +5,6 @@ import csv
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow.csv as pa_csv
@@ -23,7 +22,7 @@ from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS, c
 from age_lightning.store.audit import AuditSettings, run_audit
 from age_lightning.store.audit_files import write_audit
 from age_lightning.store.generator import Photos, StoreSettings, generate
-from age_lightning.store.lift import lifts
+from age_lightning.store.lift import lifts, outer_groups
 from age_lightning.store.sales_log import Columns
 from age_lightning.store.shares_files import read_error_model, write_lift, write_shares
 from age_lightning.store.shares_log import read_groups
@@ -49,7 +48,7 @@ class SharesConfig:
     by: str = option("", "grouping columns, comma-separated (e.g. store,category); none: one group")
     lift: bool = option(False, "also the lift of every band in each category: the last `by` column (per the others)")
     output: str = option("shares", "folder for shares.csv/.md/.json/.png (and lift.csv/.md/.png)")
-    method: str = option(DEFAULT_METHOD, "dm | acc | em")
+    method: str = option(DEFAULT_METHOD, "em | dm | acc")
     shrinkage: bool = option(True, "shrink each correction toward the counted shares by how noisy it is")
     bootstrap: int = option(BOOTSTRAP, "bootstrap replicates for the intervals")
     level: float = option(LEVEL, "interval level")
@@ -116,15 +115,24 @@ def _shares(cfg: SharesConfig) -> None:
         raise UserError("lift=true needs by=<category column> (or by=store,category: the lift within each store)")
     error_model = check(read_error_model(cfg.model), cfg.method)
     found = read_groups(cfg.predictions, by)
-    options: dict[str, Any] = dict(method=cfg.method, bootstrap=cfg.bootstrap, seed=cfg.seed, shrinkage=cfg.shrinkage)
-    results, _ = group_shares(error_model, found.cells, level=cfg.level, min_photos=cfg.min_photos, **options)
+    sums = outer_groups(found.keys)[1] if cfg.lift else None  # each store's all buyers, for lift
+    results, estimates = group_shares(
+        error_model,
+        found.cells,
+        cfg.method,
+        cfg.bootstrap,
+        cfg.level,
+        cfg.min_photos,
+        cfg.seed,
+        cfg.shrinkage,
+        sums,
+    )
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
-    written = write_shares(list(zip(found.keys, results)), by, out)
+    written = write_shares(list(zip(found.keys, results[: len(found.keys)])), by, out)
     print((out / "shares.md").read_text())
     if cfg.lift:
-        lift = lifts(found.keys, found.cells, error_model, cfg.level, cfg.min_photos, **options)
-        written += write_lift(lift, by[:-1], cfg.level, out)
+        written += write_lift(lifts(found.keys, estimates, cfg.level, cfg.min_photos), by[:-1], cfg.level, out)
         print((out / "lift.md").read_text())
     if found.skipped:
         print(f"{found.skipped} row(s) without a prediction (status other than ok) left out")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from age_lightning.shares import BANDS, Cells, ErrorModel, estimate, interval
+from age_lightning.shares import BANDS, Estimates, interval
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,17 @@ def ratio(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
         return np.where(top > 0, top / bottom, np.where(bottom > 0, 0.0, np.nan))
 
 
-def lifts(
-    keys: list[tuple],
-    cells: Cells,
-    error_model: ErrorModel,
-    level: float,
-    min_buyers: int,
-    **options,
-) -> list[Lift]:
-    """The lift of every group in `cells`, whose key's last value is its category and the rest its outer group
-    (all buyers of an outer group: the sum of its categories). `options` go to shares.estimate."""
+def outer_groups(keys: list[tuple]) -> tuple[list[tuple], np.ndarray]:
+    """The outer groups of categories keyed (outer values..., category), and which categories each holds
+    (outer groups, categories): the `sums` that add each outer group's all buyers to an estimate."""
     outers = sorted({key[:-1] for key in keys})
-    member = np.array([[key[:-1] == outer for key in keys] for outer in outers], dtype=np.int64)
-    found = estimate(error_model, cells, sums=member, **options)
+    return outers, np.array([[key[:-1] == outer for key in keys] for outer in outers], dtype=np.int64)
+
+
+def lifts(keys: list[tuple], found: Estimates, level: float, min_buyers: int) -> list[Lift]:
+    """The lift of every category keyed (outer values..., category) in `found`: an estimate of the categories'
+    shares with their outer groups' all buyers after them (shares.estimate with sums=outer_groups(keys)[1])."""
+    outers, _ = outer_groups(keys)
     category, total = slice(0, len(keys)), slice(len(keys), None)
     of_outer = np.array([outers.index(key[:-1]) for key in keys])
 

@@ -6,9 +6,9 @@ import numpy as np
 import pyarrow.csv as pa_csv
 import pytest
 
-from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, cell_index
+from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, cell_index, estimate
 from age_lightning.store.generator import BAND_LIMITS, StoreSettings, generate
-from age_lightning.store.lift import lifts, to_offer
+from age_lightning.store.lift import lifts, outer_groups, to_offer
 from helpers import run_command
 from helpers.store import answer, model_file, photos
 
@@ -22,12 +22,18 @@ def cells_of(groups: list[np.ndarray]) -> Cells:
     return Cells(seen, np.array([[np.sum(c == s) for s in seen] for c in codes]))
 
 
+def lifts_of(keys: list[tuple], cells: Cells, error_model: ErrorModel, min_buyers: int = 100, **options):
+    """Every category's lift, as shares.py lift=true finds it: one estimate with each outer group's all buyers."""
+    return lifts(keys, estimate(error_model, cells, sums=outer_groups(keys)[1], **options), 0.95, min_buyers)
+
+
 def test_the_lift_of_a_hand_computed_store():
-    """A model that never errs: corrected and counted lift are both the hand-computed ratio of shares."""
+    """A model that never errs, and dm, whose bins then separate the bands exactly: corrected and counted lift are
+    both the hand-computed ratio of shares."""
     exact = ErrorModel.fit(np.repeat(CENTRES, 50), np.repeat(CENTRES, 50))
     wine = np.array([21.0] * 60 + [50.0] * 40)  # 60% 18-24, 40% 40-59
     beer = np.array([21.0] * 20 + [50.0] * 180)  # 10% / 90%; all buyers: 80 / 300 and 220 / 300
-    found = lifts([("beer",), ("wine",)], cells_of([beer, wine]), exact, 0.95, 50, bootstrap=50)
+    found = lifts_of([("beer",), ("wine",)], cells_of([beer, wine]), exact, 50, method="dm", bootstrap=50)
     young, middle = BANDS.index("18-24"), BANDS.index("40-59")
     by_name = {item.category: item for item in found}
     for name, (first, second) in {
@@ -64,15 +70,8 @@ def test_lift_intervals_cover_the_true_lift_over_many_generated_stores():
         error_model = ErrorModel.fit(true_labeled, answer(true_labeled, rng))
         groups = [ages(YOUNG, 1500, rng), ages(OLD, 2500, rng)]
         everyone = np.bincount(band_index(np.concatenate(groups)), minlength=len(BANDS)) / 4000
-        found = lifts(
-            [("old",), ("young",)],
-            cells_of([answer(g, rng) for g in groups[::-1]]),
-            error_model,
-            0.95,
-            100,
-            bootstrap=100,
-            seed=draw,
-        )
+        cells = cells_of([answer(g, rng) for g in groups[::-1]])
+        found = lifts_of([("old",), ("young",)], cells, error_model, bootstrap=100, seed=draw)
         for item, true in zip(found, groups[::-1]):
             lift = np.bincount(band_index(true), minlength=len(BANDS)) / len(true) / everyone
             covered.extend((item.low <= lift) & (lift <= item.high))
@@ -86,9 +85,7 @@ def test_a_category_with_too_few_buyers_is_said_to_be_too_few_and_never_ranked()
     true_labeled = rng.integers(1, 86, 1500).astype(float)
     error_model = ErrorModel.fit(true_labeled, answer(true_labeled, rng))
     groups = [ages(YOUNG, 2000, rng), ages(OLD, 2000, rng), np.full(30, 20.0)]  # 30 buyers, all 18-24
-    found = lifts(
-        [("a",), ("b",), ("c",)], cells_of([answer(g, rng) for g in groups]), error_model, 0.95, 100, bootstrap=50
-    )
+    found = lifts_of([("a",), ("b",), ("c",)], cells_of([answer(g, rng) for g in groups]), error_model, bootstrap=50)
     few = found[2]
     assert few.too_few and "too few buyers to rank (30 < 100)" in few.note and few.lift[2] > 1.5
     assert all(few not in listed for listed in to_offer(found)[()].values())
