@@ -13,9 +13,6 @@ that are diligent cashiers, and how often the interval of expected minors served
 """
 
 import argparse
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
+from child_timing import timed_child
 
 from age_lightning.deploy.model_file import ModelFile
 from age_lightning.evaluation.metrics import minor_probability_metrics
@@ -128,16 +126,7 @@ def scale_run(rows: int, model_json: str) -> None:
             )
             table.to_csv(log, mode="a", header=start == 0, index=False)
         print(f"{rows} rows written in {time.time() - started:.0f} s ({log.stat().st_size / 1e9:.2f} GB)")
-        started = time.time()
-        child = subprocess.run(
-            [sys.executable, "audit.py", f"log={log}", f"model={model_json}", f"out={folder}/audit"],
-            capture_output=True,
-            text=True,
-        )
-        wall = time.time() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-        print(child.stdout[-600:], child.stderr[-600:])
-        print(f"audit of {rows} rows: {wall:.0f} s wall, peak memory {peak:.2f} GB (exit {child.returncode})")
+        timed_child(["audit.py", f"log={log}", f"model={model_json}", f"out={folder}/audit"], f"audit of {rows} rows")
 
 
 def main() -> None:

@@ -14,15 +14,13 @@ for shares, mean absolute error over the bands for lift), with the coverage of t
 """
 
 import argparse
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from child_timing import timed_child
 
 from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, cell_index, estimate, interval, total_variation
 from age_lightning.store.generator import Photos, StoreSettings, generate
@@ -172,10 +170,8 @@ def scale_run(rows: int, model_json: str) -> None:
                 }
             ).to_csv(log, mode="a", header=start == 0, index=False)
         print(f"{rows} rows written in {time.time() - started:.0f} s ({log.stat().st_size / 1e9:.2f} GB)")
-        started = time.time()
-        child = subprocess.run(
+        timed_child(
             [
-                sys.executable,
                 "shares.py",
                 f"predictions={log}",
                 f"model={model_json}",
@@ -183,13 +179,8 @@ def scale_run(rows: int, model_json: str) -> None:
                 "lift=true",
                 f"output={folder}/out",
             ],
-            capture_output=True,
-            text=True,
+            f"shares + lift of {rows} rows",
         )
-        wall = time.time() - started
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-        print(child.stdout[-300:], child.stderr[-600:])
-        print(f"shares + lift of {rows} rows: {wall:.0f} s wall, peak memory {peak:.2f} GB (exit {child.returncode})")
 
 
 def main() -> None:
