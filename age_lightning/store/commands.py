@@ -114,7 +114,12 @@ def _shares(cfg: SharesConfig) -> None:
     if cfg.lift and not by:
         raise UserError("lift=true needs by=<category column> (or by=store,category: the lift within each store)")
     error_model = check(read_error_model(cfg.model), cfg.method)
-    found = read_groups(cfg.predictions, by)
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "problems.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["line", "reason"])
+        found = read_groups(cfg.predictions, by, on_problems=writer.writerows)
     sums = outer_groups(found.keys)[1] if cfg.lift else None  # each store's all buyers, for lift
     results, estimates = group_shares(
         error_model,
@@ -127,9 +132,7 @@ def _shares(cfg: SharesConfig) -> None:
         cfg.shrinkage,
         sums,
     )
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_shares(list(zip(found.keys, results[: len(found.keys)])), by, out)
+    written = write_shares(list(zip(found.keys, results[: len(found.keys)])), by, out) + ["problems.csv"]
     print((out / "shares.md").read_text())
     if cfg.lift:
         written += write_lift(lifts(found.keys, estimates, cfg.level, cfg.min_photos), by[:-1], cfg.level, out)
@@ -137,13 +140,7 @@ def _shares(cfg: SharesConfig) -> None:
     if found.skipped:
         print(f"{found.skipped} row(s) without a prediction (status other than ok) left out")
     if found.problems:
-        with open(out / "problems.csv", "w", newline="") as f:
-            csv.writer(f).writerows([("line", "reason"), *found.problems])
-        written.append("problems.csv")
-        print(
-            f"{len(found.problems)} row(s) could not be read (first: line {found.problems[0][0]}, "
-            f"{found.problems[0][1]}): listed in problems.csv"
-        )
+        print(f"{found.problems} row(s) could not be read: listed in problems.csv with their line and reason")
     if not any(name.endswith(".png") for name in written):
         print("(no chart: install matplotlib for the charts)")
     print(f"written: {out}/{', '.join(written)}")

@@ -3,39 +3,42 @@ counts per group and half-year cell of the predicted age, in one pass and bounde
 sales becomes a (groups x cells) table of integers, which is all that shares and lift need.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pyarrow as pa
 
+from age_lightning.deploy.predict_files import OK
 from age_lightning.errors import UserError
 from age_lightning.shares import CELLS, Cells, cell_index
 from age_lightning.store.sales_log import header, numbers, record_batches, text
 from age_lightning.store.tally import Names
 
-OK = "ok"
 EMPTY_GROUP = "(empty)"
 
 
 @dataclass
 class GroupCounts:
     """Each group's predictions counted per cell, the rows left out without a prediction (status other than ok),
-    and the rows that could not be read (line, reason)."""
+    and how many rows could not be read."""
 
     keys: list[tuple]
     cells: Cells
     skipped: int
-    problems: list[tuple[int, str]] = field(default_factory=list)
+    problems: int
 
     @property
     def rows(self) -> int:
         return int(self.cells.counts.sum())
 
 
-def read_groups(path: str | Path, by: list[str]) -> GroupCounts:
+def read_groups(
+    path: str | Path, by: list[str], on_problems: Callable[[list[tuple[int, str]]], object] = lambda rows: None
+) -> GroupCounts:
     """The rows of a predictions file counted per group of the `by` columns (an empty value is the group
-    "(empty)"). Errors name the file, and each bad row its line."""
+    "(empty)"). Errors name the file; each batch's bad rows go to `on_problems` as (line, reason)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"predictions={path}: no such file")
@@ -52,14 +55,19 @@ def read_groups(path: str | Path, by: list[str]) -> GroupCounts:
     names = Names()
     counts = np.zeros((0, len(CELLS)), np.int64)
     skipped = 0
-    problems: list[tuple[int, str]] = []
+    problems = 0
     for first, batch in record_batches(path, ["predicted_age", *by, *status]):
         answered = np.isin(text(batch.column("status")), (OK, "")) if status else np.ones(batch.num_rows, bool)
         skipped += int((~answered).sum())
         predicted, valid = numbers(batch.column("predicted_age"))
-        for line in np.flatnonzero(answered & ~valid):
-            value = batch.column("predicted_age")[int(line)].as_py()
-            problems.append((first + int(line), f"predicted_age {value!r} is not a number"))
+        bad = np.flatnonzero(answered & ~valid)
+        on_problems(
+            [
+                (first + int(i), f"predicted_age {batch.column('predicted_age')[int(i)].as_py()!r} is not a number")
+                for i in bad
+            ]
+        )
+        problems += len(bad)
         keep = answered & valid
         keys = [np.where(values == "", EMPTY_GROUP, values)[keep] for values in (text(batch.column(c)) for c in by)]
         group = names.codes(*keys) if by else np.zeros(int(keep.sum()), np.int64)
@@ -70,8 +78,8 @@ def read_groups(path: str | Path, by: list[str]) -> GroupCounts:
     if not counts.sum():
         raise UserError(f"{path} holds no predictions (rows with status ok and a predicted_age)")
     if by:
-        order, keys_sorted = names.sorted(np.arange(len(names.index)))
-        counts[order] = counts.copy()
+        rank, keys_sorted = names.sorted(np.arange(len(names.index)))
+        counts[rank] = counts.copy()
     else:
         keys_sorted = [()]
     seen = np.flatnonzero(counts.sum(axis=0))

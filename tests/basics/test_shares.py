@@ -150,7 +150,7 @@ def test_shares_command_groups_a_till_log(tmp_path):
         assert failed.returncode == 1 and message in failed.stderr and "Traceback" not in failed.stderr
     (tmp_path / "bad.csv").write_text("predicted_age\n31\nold\n" + "40\n" * 50)
     partly = run_command("shares.py", "predictions=bad.csv", "model=model.json", "output=bad", cwd=tmp_path)
-    assert partly.returncode == 0 and "1 row(s) could not be read (first: line 3" in partly.stdout
+    assert partly.returncode == 0 and "1 row(s) could not be read: listed in problems.csv" in partly.stdout
     assert (tmp_path / "bad" / "problems.csv").read_text().splitlines() == [
         "line,reason",
         "3,predicted_age 'old' is not a number",
