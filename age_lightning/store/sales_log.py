@@ -62,23 +62,24 @@ class Batch:
     rows: int  # rows read, alcohol or not
 
 
-def header(path: Path) -> list[str]:
-    if path.suffix == ".parquet":
-        return pq.ParquetFile(path).schema_arrow.names
-    with open(path, newline="") as f:
-        return next(csv.reader(f), [])
+def header(path: Path, name: str) -> list[str]:
+    """The column names of a CSV or Parquet file; a one-line error naming it (as `name`) when there is none."""
+    if not path.is_file():
+        raise UserError(f"{name} {path}: no such file")
+    try:
+        if path.suffix == ".parquet":
+            return pq.ParquetFile(path).schema_arrow.names
+        with open(path, newline="") as f:
+            return next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, pa.ArrowException) as error:
+        raise UserError(f"{name} {path}: cannot read it as CSV or Parquet ({error})") from None
 
 
 def open_log(path: str | Path, columns: Columns) -> tuple[Path, dict[str, str]]:
     """The log's path and which of `columns` it has ({field: column name}); a one-line error when it cannot be
     audited at all."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"log {path}: no such file")
-    try:
-        names = header(path)
-    except (OSError, UnicodeDecodeError, pa.ArrowException) as error:
-        raise UserError(f"log {path}: cannot read it as CSV or Parquet ({error})") from None
+    names = header(path, "log")
     present = {field: getattr(columns, field) for field in vars(columns) if getattr(columns, field) in names}
     missing = [getattr(columns, field) for field in REQUIRED if field not in present]
     if "predicted_age" not in present and "photo" not in present:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pyarrow as pa
 
 from age_lightning.deploy.predict_files import OK
 from age_lightning.errors import UserError
@@ -40,12 +39,7 @@ def read_groups(
     """The rows of a predictions file counted per group of the `by` columns (an empty value is the group
     "(empty)"). Errors name the file; each batch's bad rows go to `on_problems` as (line, reason)."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"predictions={path}: no such file")
-    try:
-        columns = header(path)
-    except (OSError, UnicodeDecodeError, pa.ArrowException) as error:
-        raise UserError(f"predictions={path}: cannot read it as CSV or Parquet ({error})") from None
+    columns = header(path, "predictions")
     missing = [c for c in ["predicted_age", *by] if c not in columns]
     if missing:
         raise UserError(
