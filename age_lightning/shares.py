@@ -157,10 +157,11 @@ class Cells:
     counts: np.ndarray
 
     @classmethod
-    def of(cls, predicted) -> "Cells":
-        """One group's predictions."""
-        cell, counts = np.unique(cell_index(predicted), return_counts=True)
-        return cls(cell, counts[None, :])
+    def of(cls, *groups) -> "Cells":
+        """Groups of predictions, one array of predicted ages each, on the cells any of them uses."""
+        codes = [cell_index(group) for group in groups]
+        cell = np.unique(np.concatenate(codes))
+        return cls(cell, np.array([np.bincount(code, minlength=len(CELLS))[cell] for code in codes]))
 
     @property
     def predicted(self) -> np.ndarray:

@@ -22,18 +22,12 @@ import numpy as np
 import pandas as pd
 from child_timing import timed_child
 
-from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, cell_index, estimate, interval, total_variation
+from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, estimate, interval, total_variation
 from age_lightning.store.generator import Photos, StoreSettings, generate
 from age_lightning.store.lift import lifts, outer_groups, ratio
 from age_lightning.store.shares_files import read_error_model
 
 LEVEL = 0.95
-
-
-def cells_of(groups: list[np.ndarray]) -> Cells:
-    codes = [cell_index(g) for g in groups]
-    seen = np.unique(np.concatenate(codes))
-    return Cells(seen, np.array([np.bincount(c, minlength=seen.max() + 1)[seen] for c in codes]))
 
 
 def mixes(count: int, own: np.ndarray, rng) -> list[np.ndarray]:
@@ -63,7 +57,7 @@ def mix_run(table: pd.DataFrame, error_model, args) -> pd.DataFrame:
             true = [np.bincount(band_index(real[g]), minlength=len(BANDS)) / len(g) for g in (first, other)]
             everyone = (true[0] + true[1]) / 2
             true_lift = np.divide(true[0], everyone, out=np.full(len(BANDS), np.nan), where=everyone > 0)
-            cells = cells_of([predicted[first], predicted[other]])
+            cells = Cells.of(predicted[first], predicted[other])
             for method in args.methods:
                 for shrinkage in (False, True):
                     found = estimate(
@@ -132,7 +126,7 @@ def store_run(table: pd.DataFrame, error_model, stores: int) -> None:
         names = sorted(set(category))
         predicted = chain["sales"].column("predicted_age").to_numpy()
         keys = [(n,) for n in names]
-        cells = cells_of([predicted[category == n] for n in names])
+        cells = Cells.of(*(predicted[category == n] for n in names))
         found = lifts(keys, estimate(error_model, cells, sums=outer_groups(keys)[1]), LEVEL, 100)
         true_band = band_index(chain["truth"].column("true_age").to_numpy())
         everyone = np.bincount(true_band, minlength=len(BANDS)) / len(true_band)

@@ -6,20 +6,13 @@ import numpy as np
 import pyarrow.csv as pa_csv
 import pytest
 
-from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, cell_index, estimate
+from age_lightning.shares import BANDS, Cells, ErrorModel, band_index, estimate
 from age_lightning.store.generator import BAND_LIMITS, StoreSettings, generate
 from age_lightning.store.lift import lifts, outer_groups, to_offer
 from helpers import run_command
 from helpers.store import answer, model_file, photos
 
 CENTRES = [6.0, 15.0, 21.0, 32.0, 50.0, 75.0]  # one age inside each band, far from its edges
-
-
-def cells_of(groups: list[np.ndarray]) -> Cells:
-    """Groups of predicted ages on one grid of cells."""
-    codes = [cell_index(g) for g in groups]
-    seen = np.unique(np.concatenate(codes))
-    return Cells(seen, np.array([[np.sum(c == s) for s in seen] for c in codes]))
 
 
 def lifts_of(keys: list[tuple], cells: Cells, error_model: ErrorModel, min_buyers: int = 100, **options):
@@ -33,7 +26,7 @@ def test_the_lift_of_a_hand_computed_store():
     exact = ErrorModel.fit(np.repeat(CENTRES, 50), np.repeat(CENTRES, 50))
     wine = np.array([21.0] * 60 + [50.0] * 40)  # 60% 18-24, 40% 40-59
     beer = np.array([21.0] * 20 + [50.0] * 180)  # 10% / 90%; all buyers: 80 / 300 and 220 / 300
-    found = lifts_of([("beer",), ("wine",)], cells_of([beer, wine]), exact, 50, method="dm", bootstrap=50)
+    found = lifts_of([("beer",), ("wine",)], Cells.of(beer, wine), exact, 50, method="dm", bootstrap=50)
     young, middle = BANDS.index("18-24"), BANDS.index("40-59")
     by_name = {item.category: item for item in found}
     for name, (first, second) in {
@@ -70,7 +63,7 @@ def test_lift_intervals_cover_the_true_lift_over_many_generated_stores():
         error_model = ErrorModel.fit(true_labeled, answer(true_labeled, rng))
         groups = [ages(YOUNG, 1500, rng), ages(OLD, 2500, rng)]
         everyone = np.bincount(band_index(np.concatenate(groups)), minlength=len(BANDS)) / 4000
-        cells = cells_of([answer(g, rng) for g in groups[::-1]])
+        cells = Cells.of(*(answer(g, rng) for g in groups[::-1]))
         found = lifts_of([("old",), ("young",)], cells, error_model, bootstrap=100, seed=draw)
         for item, true in zip(found, groups[::-1]):
             lift = np.bincount(band_index(true), minlength=len(BANDS)) / len(true) / everyone
@@ -85,7 +78,7 @@ def test_a_category_with_too_few_buyers_is_said_to_be_too_few_and_never_ranked()
     true_labeled = rng.integers(1, 86, 1500).astype(float)
     error_model = ErrorModel.fit(true_labeled, answer(true_labeled, rng))
     groups = [ages(YOUNG, 2000, rng), ages(OLD, 2000, rng), np.full(30, 20.0)]  # 30 buyers, all 18-24
-    found = lifts_of([("a",), ("b",), ("c",)], cells_of([answer(g, rng) for g in groups]), error_model, bootstrap=50)
+    found = lifts_of([("a",), ("b",), ("c",)], Cells.of(*(answer(g, rng) for g in groups)), error_model, bootstrap=50)
     few = found[2]
     assert few.too_few and "too few buyers to rank (30 < 100)" in few.note and few.lift[2] > 1.5
     assert all(few not in listed for listed in to_offer(found)[()].values())
