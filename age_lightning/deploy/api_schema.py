@@ -1,5 +1,7 @@
 """The service's published contract: the answers' models and the request bodies, as /openapi.json shows them."""
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field
 
 BINARY = {"type": "string", "format": "binary"}
@@ -53,6 +55,55 @@ class AgeAnswer(BaseModel):
     faces: list[FaceAnswer] = Field(description="One entry per face, the face policy's preferred one first")
     model: ModelInfo
     time_ms: float
+    log_unavailable: bool = Field(
+        description="True when the service keeps an answer log and could not commit this answer's row (the "
+        "answer stands; the failure is counted on /metrics); false when the row is committed, or without a log"
+    )
+
+
+class SaleOutcome(BaseModel):
+    completed: bool = Field(description="The sale went through (false: abandoned at the till)")
+    id_checked: bool = Field(description="The cashier pressed the POS's age-verification button")
+
+
+class OutcomeKept(BaseModel):
+    sale_id: str
+    status: str = Field(description="recorded, or unchanged when the same outcome was already kept")
+
+
+class LoggedFace(BaseModel):
+    predicted_age: float
+    age_scale: float | None
+    age_low: float | None
+    age_high: float | None
+    age_band: str
+    asks_for_id: bool
+    p_minor: float | None
+
+
+class LoggedAnswer(BaseModel):
+    id: int = Field(description="The row's id: pass the last one as `after` for the next page")
+    time: datetime = Field(description="When the answer was given (UTC)")
+    request_id: str
+    till: str
+    store: str | None
+    cashier: str | None
+    sale_id: str | None
+    event: str | None
+    model_file: str
+    model_sha256: str
+    model_version: str | None
+    id_rule: str
+    faces: int
+    status: str = Field(description="ok, or no_face")
+    completed: bool | None = Field(description="The sale's outcome as its till reported it; null until then")
+    id_checked: bool | None
+    answers: list[LoggedFace] = Field(description="One per face, the preferred one first")
+
+
+class AnswersPage(BaseModel):
+    answers: list[LoggedAnswer]
+    next_after: int | None = Field(description="`after` for the next page; null on the last page")
 
 
 class Status(BaseModel):
@@ -62,12 +113,15 @@ class Status(BaseModel):
 def errors(*codes: int) -> dict:
     """OpenAPI `responses` for the error statuses a route answers with, all with the one error model."""
     meaning = {
-        400: "Not a usable photo (empty, truncated, corrupt, malformed form)",
+        400: "Not a usable request: the photo (empty, truncated, corrupt, malformed form) or a named field",
         401: "Missing or unknown API key (see WWW-Authenticate)",
+        403: "The key's role may not call this route (a till's key reading the log, an auditor's asking an age)",
+        404: "No such sale among this till's answers",
         408: "The body arrived too slowly",
         413: "Body or image over the limits",
+        409: "A different outcome of this sale is already kept",
         415: "Not a JPEG or PNG",
         500: "Failure inside the server",
-        503: "Busy, or not ready: retry after Retry-After seconds",
+        503: "Busy, not ready, or the answer log unavailable: retry after Retry-After seconds",
     }
     return {code: {"model": ErrorBody, "description": meaning[code]} for code in codes}

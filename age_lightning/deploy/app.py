@@ -1,7 +1,9 @@
 """The checkout service: an exported model behind a small HTTP API (FastAPI on uvicorn; serve.py starts it).
 
     POST /v1/age        a JPEG/PNG (raw body or multipart) -> one entry per face: box, score, age, bounds, band,
-                        asks_for_id                                               [API key]
+                        asks_for_id                                               [a till's key]
+    POST /v1/sales/{id} the sale's outcome (completed, id_checked), with answer_log=...  [a till's key]
+    GET  /v1/answers    the answer log, paginated, with answer_log=...            [an auditor's key]
     GET  /metrics       Prometheus text: requests by status and till, latency, faces, batches, errors  [API key]
     GET  /health/live   200 while the process runs
     GET  /health/ready  200 once the model is loaded and its loop runs (503 otherwise); /health is the same
@@ -10,7 +12,8 @@
 
 The parts: `create_app` here (start-up, the request middleware, the error handler), the routes (routes.py), their
 dependencies (dependencies.py), the model and batcher they share (service.py), the contract (api_schema.py), keys
-(access.py), uploads (uploads.py), metrics and logs (observability.py).
+(access.py), uploads (uploads.py), what a till sends with a photo (sale_context.py), metrics and logs
+(observability.py), and the answer log (answer_log.py, over answer_db.py).
 
 Callers: with `api_keys`, every call but health needs `Authorization: Bearer <key>` of a till in the keys file
 (access.py); without, the service accepts only loopback connections unless `allow_anonymous=true`.
@@ -21,7 +24,8 @@ face step or waiting for the model); one more gets 503 with Retry-After. Faces o
 model together, at most `max_batch` at a time, and at most `max_faces` per photo (the largest).
 
 Privacy: photos are held in memory only for their request; nothing of a photo is written to disk or to the logs,
-which carry one JSON line of metadata per request (request id, till, status, bytes, faces, milliseconds).
+which carry one JSON line of metadata per request (request id, till, status, bytes, faces, milliseconds). The
+answer log keeps the answers, never the photo (answer_db.py lists what a row holds).
 """
 
 import logging
@@ -32,14 +36,16 @@ from contextlib import asynccontextmanager
 from typing import Callable
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from age_lightning.deploy.access import UNAUTHENTICATED, TillKeys, is_loopback
+from age_lightning.deploy.access import UNAUTHENTICATED, ApiKeys, is_loopback
+from age_lightning.deploy.answer_log import AnswerLog
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.observability import log_fields
 from age_lightning.deploy.onnx_model import OnnxAgeModel
-from age_lightning.deploy.routes import demo_router, router
+from age_lightning.deploy.routes import demo_router, log_router, router
 from age_lightning.deploy.service import AgeService
 from age_lightning.errors import UserError
 
@@ -47,12 +53,12 @@ log = logging.getLogger("age_lightning.server")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
-def till_keys(cfg: ServeConfig) -> TillKeys | None:
+def api_keys(cfg: ServeConfig) -> ApiKeys | None:
     """The keys file's tills, or None for an anonymous service, which only loopback may be unless asked for."""
     if (cfg.ssl_certfile is None) != (cfg.ssl_keyfile is None):
         raise UserError("TLS needs both ssl_certfile and ssl_keyfile")
     if cfg.api_keys:
-        return TillKeys.load(cfg.api_keys)
+        return ApiKeys.load(cfg.api_keys)
     if not is_loopback(cfg.host):
         if not cfg.allow_anonymous:
             raise UserError(
@@ -66,16 +72,19 @@ def till_keys(cfg: ServeConfig) -> TillKeys | None:
 def create_app(cfg: ServeConfig, load_model: Callable[[ServeConfig], OnnxAgeModel] | None = None) -> FastAPI:
     """The service for `cfg`; its model is loaded at start-up (lifespan) by `load_model` (default: the ONNX file
     `cfg.model`; tests pass a stand-in)."""
-    keys = till_keys(cfg)
+    keys = api_keys(cfg)
     load = load_model or (lambda cfg: OnnxAgeModel(cfg.model, cfg.model_threads))
+    answer_log = (
+        AnswerLog(cfg.answer_log, cfg.answer_log_keep_days, cfg.answer_log_timeout_s) if cfg.answer_log else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        service = AgeService(cfg, load(cfg))  # the model is loaded before the first request is accepted
+        service = AgeService(cfg, load(cfg), answer_log)  # the model is loaded before the first request is accepted
         service.start()
         app.state.service = service
         log.info(
-            "Serving %s (%s head, faces %s, ID rule %s) on %s://%s:%d, %s",
+            "Serving %s (%s head, faces %s, ID rule %s) on %s://%s:%d, %s, %s",
             service.model_info["file"],
             service.model_info["head"],
             service.policy.mode,
@@ -83,7 +92,8 @@ def create_app(cfg: ServeConfig, load_model: Callable[[ServeConfig], OnnxAgeMode
             "https" if cfg.ssl_certfile else "http",
             cfg.host,
             cfg.port,
-            f"{len(keys.digests)} till key(s)" if keys else "no API keys",
+            f"{len(keys.digests)} key(s)" if keys else "no API keys",
+            f"answers kept in {answer_log.name} for {answer_log.keep_days} days" if answer_log else "no answer log",
         )
         yield
         await service.stop()
@@ -99,7 +109,10 @@ def create_app(cfg: ServeConfig, load_model: Callable[[ServeConfig], OnnxAgeMode
     app.state.cfg, app.state.keys, app.state.service = cfg, keys, None
     app.middleware("http")(observe)
     app.exception_handler(StarletteHTTPException)(http_error)
+    app.exception_handler(RequestValidationError)(invalid_request)
     app.include_router(router)
+    if answer_log:
+        app.include_router(log_router)
     if cfg.demo:
         app.include_router(demo_router)
     return app
@@ -148,4 +161,13 @@ async def http_error(request: Request, error: StarletteHTTPException) -> JSONRes
         {"error": str(error.detail), "request_id": getattr(request.state, "request_id", None)},
         error.status_code,
         error.headers,
+    )
+
+
+async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    """A malformed parameter or body as a 400 naming it (the first one), in the one error body."""
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
+    return JSONResponse(
+        {"error": f"{where}: {first['msg']}", "request_id": getattr(request.state, "request_id", None)}, 400
     )

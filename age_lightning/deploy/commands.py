@@ -71,9 +71,9 @@ def _serve(cfg: ServeConfig) -> None:
 
 
 def _make_key(cfg: KeyConfig) -> None:
-    key, line = new_key(cfg.name)
+    key, line = new_key(cfg.name, cfg.role, cfg.store)
     print(
-        f"key for till {cfg.name} (shown once; the till sends it as 'Authorization: Bearer <key>'):\n{key}\n"
+        f"key for {cfg.role} {cfg.name} (shown once; it is sent as 'Authorization: Bearer <key>'):\n{key}\n"
         f"line for the keys file:\n{line}"
     )
 

@@ -58,6 +58,11 @@ class ServeConfig:
     model_threads: int = option(1, "onnxruntime threads for the age model (0: all cores); 1 measured best on 2 cores")
     id_rule: str | None = option(None, "point | interval; none: model.json's")
     id_check_age: float | None = option(None, "the point rule asks unless the age is above it; none: model.json's")
+    answer_log: str | None = option(None, "keep a row per answer: answers.db (SQLite) or postgresql://user@host/db")
+    answer_log_keep_days: int = option(90, "answer log rows older than this are deleted (checked hourly)")
+    answer_log_required: bool = option(False, "true: 503 when the row cannot be kept; false: answer, log_unavailable")
+    answer_log_timeout_s: float = option(5.0, "a row not committed within this is taken as not kept")
+    store: str | None = option(None, "the store named in the answer log (a key's store= in the keys file wins)")
 
     @property
     def limits(self) -> ImageLimits:
@@ -69,3 +74,5 @@ class KeyConfig:
     """Make an API key for one till of the checkout service (printed once; the keys file holds its SHA-256)."""
 
     name: str = option(MISSING, "the till's name, as it will appear in the logs and metrics")
+    role: str = option("till", "till (asks for ages) | auditor (reads the answer log)")
+    store: str | None = option(None, "the store the till's answers are logged under")

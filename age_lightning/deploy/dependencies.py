@@ -1,4 +1,4 @@
-"""The routes' dependencies, read from `app.state` (set by app.create_app): the calling till and the ready
+"""The routes' dependencies, read from `app.state` (set by app.create_app): the caller and its role, and the ready
 service. Tests replace them with `app.dependency_overrides`."""
 
 from typing import Annotated
@@ -6,23 +6,38 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from age_lightning.deploy.access import ANONYMOUS
+from age_lightning.deploy.access import ANONYMOUS, Caller
+from age_lightning.deploy.answer_log import AnswerLog
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.service import AgeService
 
-bearer = HTTPBearer(auto_error=False, description="A till's API key (python make_key.py name=...)")
+ARTICLE = {"till": "a till", "auditor": "an auditor"}
+bearer = HTTPBearer(auto_error=False, description="A till's or auditor's API key (python make_key.py name=...)")
 
 
-def authorize(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
-    """The calling till's name, from its key (anonymous for a service without keys); 401 without a known key."""
+def authorize(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+    """The caller its key names (an anonymous till for a service without keys); 401 without a known key."""
     keys = request.app.state.keys
-    till = ANONYMOUS if keys is None else keys.till(credentials.credentials) if credentials else None
-    if till is None:
+    caller = Caller(ANONYMOUS) if keys is None else keys.caller(credentials.credentials) if credentials else None
+    if caller is None:
         raise HTTPException(
             401, "missing or unknown API key: send Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"}
         )
-    request.state.till = till
-    return till
+    request.state.till = caller.name
+    return caller
+
+
+def role(name: str):
+    """A dependency: the caller, who must have the role `name` (403 otherwise)."""
+
+    def check(caller: Annotated[Caller, Depends(authorize)]) -> Caller:
+        if caller.role != name:
+            raise HTTPException(
+                403, f"this route needs the key of {ARTICLE[name]}; {caller.name} is {ARTICLE[caller.role]}"
+            )
+        return caller
+
+    return check
 
 
 def ready_service(request: Request) -> AgeService:
@@ -33,10 +48,19 @@ def ready_service(request: Request) -> AgeService:
     return service
 
 
+def ready_log(service: Annotated[AgeService, Depends(ready_service)]) -> AnswerLog:
+    """The answer log (its routes are only there when the service keeps one)."""
+    assert service.answer_log is not None
+    return service.answer_log
+
+
 def serve_config(request: Request) -> ServeConfig:
     return request.app.state.cfg
 
 
-Till = Annotated[str, Depends(authorize)]
+AnyCaller = Annotated[Caller, Depends(authorize)]
+Till = Annotated[Caller, Depends(role("till"))]
+Auditor = Annotated[Caller, Depends(role("auditor"))]
 ReadyService = Annotated[AgeService, Depends(ready_service)]
+ReadyLog = Annotated[AnswerLog, Depends(ready_log)]
 Config = Annotated[ServeConfig, Depends(serve_config)]

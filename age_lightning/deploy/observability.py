@@ -41,6 +41,18 @@ class Metrics:
         self.restarts = Counter(
             "age_batcher_restarts", "Times the model loop died and was restarted", registry=self.registry
         )
+        self.log_rows = Counter("age_answer_log_rows", "Answers committed to the answer log", registry=self.registry)
+        self.log_failures = Counter(
+            "age_answer_log_failures",
+            "Answers whose row could not be committed in time (answered with log_unavailable, or 503)",
+            registry=self.registry,
+        )
+        self.log_commit = Histogram(
+            "age_answer_log_commit_seconds",
+            "Time to commit one group of answer rows",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
+        )
 
 
 class JsonLines(logging.Formatter):

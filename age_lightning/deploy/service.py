@@ -1,13 +1,18 @@
-"""What the service's routes share: the model, the face step, the ID rule, the batcher and the metrics."""
+"""What the service's routes share: the model, the face step, the ID rule, the batcher, the metrics and the
+answer log."""
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from fastapi import HTTPException
 
+from age_lightning.deploy.access import Caller
+from age_lightning.deploy.answer_db import UTC, Answer
+from age_lightning.deploy.answer_log import AnswerLog, unavailable
 from age_lightning.deploy.batcher import Batcher
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.observability import Metrics, log_fields
@@ -23,7 +28,7 @@ log = logging.getLogger("age_lightning.server")
 class AgeService:
     """One per running service, built at start-up (the model is loaded before the first request is accepted)."""
 
-    def __init__(self, cfg: ServeConfig, model: OnnxAgeModel):
+    def __init__(self, cfg: ServeConfig, model: OnnxAgeModel, answer_log: AnswerLog | None = None):
         self.cfg, self.model = cfg, model
         self.spec = model.spec.override(id_rule=cfg.id_rule, id_check_age=cfg.id_check_age)
         self.id_check, self.policy = self.spec.id_check, self.spec.faces
@@ -31,6 +36,7 @@ class AgeService:
         self.minor = MinorProbability.for_answers(model.file.error_model)
         self.prepare_pool = ThreadPoolExecutor(cfg.prepare_threads, thread_name_prefix="age-prepare")
         self.metrics = Metrics()
+        self.answer_log = answer_log
         self.batcher = Batcher(model, cfg.max_batch, self.metrics.batch.observe, self._batcher_crashed)
         self.in_server = 0
         self.model_info = {**model.info, "faces": self.policy.mode, "id_rule": self.id_check.rule}
@@ -90,9 +96,33 @@ class AgeService:
                 503, f"timed out after {self.cfg.timeout_s:g} s; retry shortly", {"Retry-After": "1"}
             ) from None
 
+    async def keep(self, request_id: str, caller: Caller, context: dict, faces: list[dict]) -> bool:
+        """Commit the answer's row to the answer log: whether it is kept (True without a log: nothing to keep);
+        503 when it is not and the service is told to require it."""
+        if self.answer_log is None:
+            return True
+        answer = Answer(
+            time=dt.datetime.now(UTC),
+            request_id=request_id,
+            till=caller.name,
+            store=caller.store or self.cfg.store,
+            model=self.model_info,
+            status="ok" if faces else "no_face",
+            faces=faces,
+            **context,
+        )
+        kept = await self.answer_log.record(answer)
+        if not kept and self.cfg.answer_log_required:
+            raise unavailable()
+        return kept
+
     def start(self) -> None:
         self.batcher.start()
+        if self.answer_log is not None:
+            self.answer_log.start(self.metrics)
 
     async def stop(self) -> None:
         await self.batcher.stop()
+        if self.answer_log is not None:
+            await self.answer_log.stop()
         self.prepare_pool.shutdown(wait=False, cancel_futures=True)

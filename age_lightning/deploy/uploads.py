@@ -20,9 +20,10 @@ MAGIC = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG"}
 NOT_AN_IMAGE = "the body is not a JPEG or PNG image"
 
 
-async def read_photo(request: Request, max_bytes: int, timeout_s: float) -> bytes:
-    """The photo's bytes, once the whole body has arrived: 415 for another content type, 413 over `max_bytes`,
-    408 when the body takes longer than `timeout_s` to arrive, 400 for an empty body or a form without a file."""
+async def read_photo(request: Request, max_bytes: int, timeout_s: float) -> tuple[bytes, dict[str, str]]:
+    """The photo's bytes and a multipart form's text fields, once the whole body has arrived: 415 for another
+    content type, 413 over `max_bytes`, 408 when the body takes longer than `timeout_s` to arrive, 400 for an empty
+    body or a form without a file."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in (*RAW_TYPES, MULTIPART):
         raise HTTPException(
@@ -35,11 +36,12 @@ async def read_photo(request: Request, max_bytes: int, timeout_s: float) -> byte
         body = await asyncio.wait_for(_read_body(request, max_bytes), timeout_s)
     except asyncio.TimeoutError:
         raise HTTPException(408, f"the body did not arrive within {timeout_s:g} s") from None
+    fields: dict[str, str] = {}
     if content_type == MULTIPART:
-        body = await _first_file(request, body, max_bytes)
+        body, fields = await _first_file(request, body, max_bytes)
     if not body:
         raise HTTPException(400, "empty body: send a JPEG or PNG photo")
-    return body
+    return body, fields
 
 
 async def _read_body(request: Request, max_bytes: int) -> bytes:
@@ -51,7 +53,7 @@ async def _read_body(request: Request, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-async def _first_file(request: Request, body: bytes, max_bytes: int) -> bytes:
+async def _first_file(request: Request, body: bytes, max_bytes: int) -> tuple[bytes, dict[str, str]]:
     async def stream():
         yield body
 
@@ -62,10 +64,10 @@ async def _first_file(request: Request, body: bytes, max_bytes: int) -> bytes:
     except MultiPartException:
         raise HTTPException(400, "malformed multipart body: send the photo as one file field") from None
     try:
-        uploads = [value for _, value in form.multi_items() if hasattr(value, "read")]
+        uploads = [value for _, value in form.multi_items() if not isinstance(value, str)]
         if not uploads:
             raise HTTPException(400, "the multipart form holds no file: send the photo as a file field")
-        return await uploads[0].read()
+        return await uploads[0].read(), {name: value for name, value in form.multi_items() if isinstance(value, str)}
     finally:
         await form.close()
 

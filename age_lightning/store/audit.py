@@ -147,7 +147,7 @@ def run_audit(
         if batch.photo is not None:
             if answer_photos is None:
                 raise UserError("the log has photos but no answers: give the model's .onnx to answer them")
-            files = np.array([str(path.parent / photo) for photo in batch.photo])
+            files = np.array([str(Path(path).parent / photo) for photo in batch.photo])
             predicted, scale, statuses = answer_photos(files)
             keep = np.array([status == "ok" for status in statuses], bool)
             report([(int(n), f"photo: {s}") for n, s, ok in zip(batch.line, statuses, keep) if not ok])

@@ -1,4 +1,5 @@
-"""The store's commands: `age-shares` (shares.py), `age-audit` (audit.py) and `age-store-log` (store_log.py).
+"""The store's commands: `age-shares` (shares.py), `age-audit` (audit.py), `age-store-log` (store_log.py) and
+`age-answers` (answers.py).
 Torch-free: they run from a till's install with the [store] extra."""
 
 import csv
@@ -11,6 +12,7 @@ import pyarrow.csv as pa_csv
 from omegaconf import MISSING
 from tqdm import tqdm
 
+from age_lightning.deploy.answer_db import ALCOHOL_EVENT, shown
 from age_lightning.deploy.commands import command
 from age_lightning.deploy.configs import option
 from age_lightning.deploy.model_file import ModelFile
@@ -19,6 +21,7 @@ from age_lightning.deploy.predict_files import OK, predict_files
 from age_lightning.errors import UserError
 from age_lightning.input_spec import PhotoPreparer
 from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS, check, group_shares
+from age_lightning.store.answer_records import answer_batches, answer_schema, since_time
 from age_lightning.store.audit import AuditSettings, run_audit
 from age_lightning.store.audit_files import write_audit
 from age_lightning.store.generator import Photos, StoreSettings, generate
@@ -54,6 +57,16 @@ class SharesConfig:
     level: float = option(LEVEL, "interval level")
     min_photos: int = option(MIN_PHOTOS, "groups (and lift's categories) with fewer photos are flagged as too few")
     seed: int = option(0, "the bootstrap's seed")
+
+
+@dataclass
+class AnswersConfig:
+    """Export the service's answer log to a CSV file with the columns the audit reads (one row per answered photo)."""
+
+    log: str = option(MISSING, "the answer log: answers.db (SQLite) or postgresql://user@host/db")
+    out: str = option("answers.csv", "the CSV to write")
+    since: str | None = option(None, "only answers from this date or time on (UTC), e.g. 2026-12-01")
+    alcohol_event: str = option(ALCOHOL_EVENT, "the till's event that marks an alcohol sale (the alcohol column)")
 
 
 @dataclass
@@ -146,6 +159,17 @@ def _shares(cfg: SharesConfig) -> None:
     print(f"written: {out}/{', '.join(written)}")
 
 
+def _answers(cfg: AnswersConfig) -> None:
+    out = Path(cfg.out)
+    rows = 0
+    with pa_csv.CSVWriter(out, answer_schema()) as writer, tqdm(unit=" rows", desc="exporting") as bar:
+        for batch in answer_batches(cfg.log, since=since_time(cfg.since), alcohol_event=cfg.alcohol_event):
+            writer.write_batch(batch)
+            rows += batch.num_rows
+            bar.update(batch.num_rows)
+    print(f"{rows} answer(s) of {shown(cfg.log)} written: {out}")
+
+
 def read_photos(cfg: StoreLogConfig) -> Photos:
     folder = Path(cfg.folder).expanduser().resolve()  # the log names each photo by its full path
     labels = folder / "labels.csv"
@@ -198,3 +222,4 @@ def _store_log(cfg: StoreLogConfig) -> None:
 shares = command("age-shares (shares.py)", SharesConfig, _shares)
 audit = command("age-audit (audit.py)", AuditConfig, _audit)
 store_log = command("age-store-log (store_log.py)", StoreLogConfig, _store_log)
+answers = command("age-answers (answers.py)", AnswersConfig, _answers)

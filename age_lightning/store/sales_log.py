@@ -1,9 +1,10 @@
 """A store's sales log, read in bounded memory: CSV or Parquet, in batches of rows (pyarrow's streaming readers:
-one engine for both formats, columnar, and it counts rows, so every bad row is reported with its line).
+one engine for both formats, columnar, and it counts rows, so every bad row is reported with its line), or the
+service's answer log (answer_records.py), likewise.
 
 Each batch comes back checked: the rows an audit can use (alcohol sales with an answer) as numpy arrays, and the
 bad rows as (line, reason). A CSV's line counts the header as line 1, so the first sale is line 2; a Parquet
-file's "line" is its row number + 1 likewise.
+file's "line" is its row number + 1 likewise, and so is an answer log's (its line in answers.py's export).
 """
 
 import csv
@@ -17,7 +18,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from age_lightning.deploy.answer_db import EXPORT_COLUMNS
 from age_lightning.errors import UserError
+from age_lightning.store.answer_records import answer_batches, is_answer_log, source
 
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
 FALSE_WORDS = ("false", "0", "no", "n", "f")
@@ -62,8 +65,12 @@ class Batch:
     rows: int  # rows read, alcohol or not
 
 
-def header(path: Path, name: str) -> list[str]:
-    """The column names of a CSV or Parquet file; a one-line error naming it (as `name`) when there is none."""
+def header(path: Path | str, name: str) -> list[str]:
+    """The column names of a CSV or Parquet file, or of the service's answer log; a one-line error naming it (as
+    `name`) when there is none."""
+    if is_answer_log(path):
+        return list(EXPORT_COLUMNS)
+    path = Path(path)
     if not path.is_file():
         raise UserError(f"{name} {path}: no such file")
     try:
@@ -75,10 +82,10 @@ def header(path: Path, name: str) -> list[str]:
         raise UserError(f"{name} {path}: cannot read it as CSV or Parquet ({error})") from None
 
 
-def open_log(path: str | Path, columns: Columns) -> tuple[Path, dict[str, str]]:
-    """The log's path and which of `columns` it has ({field: column name}); a one-line error when it cannot be
-    audited at all."""
-    path = Path(path)
+def open_log(log: str | Path, columns: Columns) -> tuple[Path | str, dict[str, str]]:
+    """The log's path (or database URL) and which of `columns` it has ({field: column name}); a one-line error when
+    it cannot be audited at all."""
+    path = source(log)
     names = header(path, "log")
     present = {field: getattr(columns, field) for field in vars(columns) if getattr(columns, field) in names}
     missing = [getattr(columns, field) for field in REQUIRED if field not in present]
@@ -89,10 +96,13 @@ def open_log(path: str | Path, columns: Columns) -> tuple[Path, dict[str, str]]:
     return path, present
 
 
-def record_batches(path: Path, wanted: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """The `wanted` columns of a CSV (as text) or Parquet file, one batch at a time, each with the line of its
-    first row."""
-    if path.suffix == ".parquet":
+def record_batches(path: Path | str, wanted: list[str]) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """The `wanted` columns of a CSV (as text) or Parquet file, or of the answer log, one batch at a time, each with
+    the line of its first row (the answer log's: as in its export by answers.py)."""
+    reader: Iterator[pa.RecordBatch]
+    if is_answer_log(path):
+        reader = answer_batches(path, wanted)
+    elif Path(path).suffix == ".parquet":
         reader = pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS, columns=wanted)
     else:
         reader = pa_csv.open_csv(
@@ -111,7 +121,7 @@ def record_batches(path: Path, wanted: list[str]) -> Iterator[tuple[int, pa.Reco
         raise UserError(f"{path}: unreadable after line {first - 1} ({str(error).splitlines()[0]})") from None
 
 
-def batches(path: Path, present: dict[str, str]) -> Iterator[Batch]:
+def batches(path: Path | str, present: dict[str, str]) -> Iterator[Batch]:
     """The log's rows, checked, one batch at a time."""
     for first, record_batch in record_batches(path, list(present.values())):
         yield _check(record_batch, present, first)

@@ -12,6 +12,7 @@ import numpy as np
 from age_lightning.deploy.predict_files import OK
 from age_lightning.errors import UserError
 from age_lightning.shares import CELLS, Cells, cell_index
+from age_lightning.store.answer_records import source
 from age_lightning.store.sales_log import header, numbers, record_batches, text
 from age_lightning.store.tally import Names
 
@@ -38,7 +39,7 @@ def read_groups(
 ) -> GroupCounts:
     """The rows of a predictions file counted per group of the `by` columns (an empty value is the group
     "(empty)"). Errors name the file; each batch's bad rows go to `on_problems` as (line, reason)."""
-    path = Path(path)
+    path = source(path)
     columns = header(path, "predictions")
     missing = [c for c in ["predicted_age", *by] if c not in columns]
     if missing:

@@ -2,44 +2,15 @@
 metrics and the optional pages, fast enough for the quick loop. What only a socket shows (TLS, slow uploads,
 SIGTERM, the real model, schemathesis) is in test_server.py."""
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 
-from age_lightning.calibration import Calibration
 from age_lightning.deploy.access import new_key
 from age_lightning.deploy.app import create_app
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.dependencies import ready_service
-from age_lightning.deploy.model_file import ModelFile
-from age_lightning.input_spec import InputSpec
 from age_lightning.minor_probability import MinorProbability
-from helpers.serving import jpeg
-from helpers.store import model_file
-
-ERROR_MODEL = model_file().error_model
-
-JPEG = jpeg(Image.new("RGB", (64, 64), (120, 90, 60)))
-CALIBRATION = Calibration(
-    alpha=0.05, lower=-2.0, upper=2.0, max_pass=0.02, margin=2.0, point_threshold=21.0, photos=500, minors=120
-)
-
-
-class StandIn:
-    """The model's place: every face is `age` years old with scale 2 (or the call raises `fails`)."""
-
-    def __init__(self, age: float = 30.0, fails: Exception | None = None):
-        self.spec = InputSpec(32, calibration=CALIBRATION)
-        self.file = ModelFile(self.spec, head="laplace", error_model=ERROR_MODEL)
-        self.info = {"file": "stand-in.onnx", "version": None, "training_config_hash": None, "sha256": "0" * 16}
-        self.info["head"] = "laplace"
-        self.age, self.fails = age, fails
-
-    def __call__(self, images: np.ndarray):
-        if self.fails:
-            raise self.fails
-        return np.full(len(images), self.age, np.float32), np.full(len(images), 2.0, np.float32)
+from helpers.in_process import ERROR_MODEL, JPEG, StandIn, client_for
 
 
 @pytest.fixture
@@ -48,10 +19,6 @@ def keyed(tmp_path):
     key, line = new_key("till-7")
     (tmp_path / "keys.txt").write_text(line + "\n")
     return {"file": str(tmp_path / "keys.txt"), "key": key}
-
-
-def client_for(model: StandIn, **options) -> TestClient:
-    return TestClient(create_app(ServeConfig(model="stand-in.onnx", **options), load_model=lambda cfg: model))
 
 
 def test_a_keyed_till_gets_its_answer_and_others_get_401(keyed):
