@@ -23,22 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from age_lightning.tasks.export import export_onnx
 from helpers import ASTRONAUT, ROOT, run_command
 from helpers.serving import EPS, bomb, free_port, jpeg, png, serving, tiff, with_size
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def deployed(tiny_uncertain_checkpoint, tmp_path_factory):
-    """The tiny calibrated model, exported, with model.json's face policy set to align (the demo data it was
-    trained on has no real faces), so the service runs the face step as a store's model would."""
-    model = export_onnx(tiny_uncertain_checkpoint["best_checkpoint"], tmp_path_factory.mktemp("deploy"))
-    meta = json.loads(model.with_suffix(".json").read_text())
-    meta["faces"]["mode"] = "align"
-    model.with_suffix(".json").write_text(json.dumps(meta))
-    return model
 
 
 @pytest.fixture(scope="module")
