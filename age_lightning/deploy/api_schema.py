@@ -4,6 +4,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from age_lightning.deploy.sale_context import FIELDS, VALUE
+
 BINARY = {"type": "string", "format": "binary"}
 PHOTO_BODY = {
     "requestBody": {
@@ -17,6 +19,21 @@ PHOTO_BODY = {
         # server (rightly) refuses with 415. Every body this contract allows is a request the server answers.
         "content": {"image/jpeg": {"schema": BINARY}, "image/png": {"schema": BINARY}},
     }
+}
+
+
+# What a till may send with the photo for the answer log (sale_context.py checks them; form fields work too).
+SALE_HEADERS = {
+    "parameters": [
+        {
+            "name": header,
+            "in": "header",
+            "required": False,
+            "description": f"The {name.replace('_', ' ')}, kept in the answer log (form field: {name})",
+            "schema": {"type": "string", "pattern": f"^{VALUE.pattern}$"},
+        }
+        for name, header in FIELDS.items()
+    ]
 }
 
 

@@ -17,6 +17,7 @@ from age_lightning.deploy.access import TILL_NAME
 from age_lightning.deploy.answer_log import unavailable
 from age_lightning.deploy.api_schema import (
     PHOTO_BODY,
+    SALE_HEADERS,
     AgeAnswer,
     AnswersPage,
     OutcomeKept,
@@ -36,7 +37,7 @@ demo_router = APIRouter()
 @router.post(
     "/v1/age",
     response_model=AgeAnswer,
-    openapi_extra=PHOTO_BODY,
+    openapi_extra={**PHOTO_BODY, **SALE_HEADERS},
     responses=errors(400, 401, 403, 408, 413, 415, 500, 503),
 )
 async def age(request: Request, till: Till, service: ReadyService, cfg: Config) -> dict:

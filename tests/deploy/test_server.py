@@ -433,7 +433,8 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path, hooks):
     """The API fuzzer, driven by the service's own /openapi.json with every check on, finds no response outside the
     contract: as an outside client would run it (schemathesis' own sample files), and with real photos of several
     sizes and modes (helpers/schemathesis_hooks.py) that reach the face step and the model."""
-    with serving(deployed, tmp_path, f"api_keys={keys['file']}", "docs=true", key=keys["till-a"]) as server:
+    log = "answer_log=answers.db"  # its routes too: a sale's outcome, and the log (403 to a till's key)
+    with serving(deployed, tmp_path, f"api_keys={keys['file']}", "docs=true", log, key=keys["till-a"]) as server:
         schema = server.client.get("/openapi.json").json()
         assert set(schema["paths"]["/v1/age"]["post"]["requestBody"]["content"]) == {"image/jpeg", "image/png"}
         assert "text/plain" in schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
@@ -463,7 +464,7 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path, hooks):
         assert result.returncode == 0, result.stdout[-6000:]
         generated = int(re.search(r"(\d+) generated", result.stdout).group(1))
         print(f"schemathesis: {generated} test cases, 0 failures")
-        assert generated >= 40 and "Tested: 4" in result.stdout
+        assert generated >= 60 and "Tested: 6" in result.stdout
         assert server.client.get("/health/ready").status_code == 200
 
 
