@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from age_lightning.deploy.sale_context import FIELDS, VALUE
 
@@ -79,6 +79,8 @@ class AgeAnswer(BaseModel):
 
 
 class SaleOutcome(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")  # true/false only (not 0, "yes"), nothing else
+
     completed: bool = Field(description="The sale went through (false: abandoned at the till)")
     id_checked: bool = Field(description="The cashier pressed the POS's age-verification button")
 

@@ -154,8 +154,9 @@ def test_a_sales_outcome_is_kept_beside_its_answer(logged, callers):
         assert other_till.status_code == 404 and "till-2" in other_till.json()["error"]
         assert client.post("/v1/sales/s-9", json=outcome, headers=callers["till-1"]).status_code == 404
         assert client.post("/v1/sales/s-1", json=outcome, headers=callers["auditor"]).status_code == 403
-        missing = client.post("/v1/sales/s-1", json={"completed": True}, headers=callers["till-1"])
-        assert missing.status_code == 400 and "id_checked" in missing.json()["error"]
+        for bad in ({"completed": True}, {"completed": True, "id_checked": 0}, {**outcome, "note": "x"}):
+            refused = client.post("/v1/sales/s-1", json=bad, headers=callers["till-1"])
+            assert refused.status_code == 400 and ("id_checked" in refused.text or "note" in refused.text)
         bad_id = client.post("/v1/sales/s%201", json=outcome, headers=callers["till-1"])
         assert bad_id.status_code == 400 and "sale_id" in bad_id.json()["error"]
         kept = client.post("/v1/sales/s-1", json=outcome, headers=callers["till-1"])
