@@ -30,7 +30,7 @@ from age_lightning.deploy.sale_context import VALUE, sale_context
 from age_lightning.deploy.uploads import read_photo
 
 router = APIRouter()
-log_router = APIRouter()
+log_router = APIRouter(max_body_size=4096)  # a sale's outcome is a few dozen bytes: 413 past 4 kB
 demo_router = APIRouter()
 
 
@@ -62,7 +62,7 @@ async def age(request: Request, till: Till, service: ReadyService, cfg: Config) 
 SaleId = Annotated[str, Path(pattern=f"^{VALUE.pattern}$", description="The X-Sale-Id the till sent with the photo")]
 
 
-@log_router.post("/v1/sales/{sale_id}", response_model=OutcomeKept, responses=errors(400, 401, 403, 404, 409, 503))
+@log_router.post("/v1/sales/{sale_id}", response_model=OutcomeKept, responses=errors(400, 401, 403, 404, 409, 413, 503))
 async def sale(sale_id: SaleId, outcome: SaleOutcome, till: Till, answer_log: ReadyLog) -> dict:
     """A till's report on one of its sales, kept beside its answers for the cashier audit."""
     try:
@@ -84,7 +84,7 @@ async def answers(
     answer_log: ReadyLog,
     since: Annotated[dt.datetime | None, Query(description="Answers from this time on (ISO 8601; UTC)")] = None,
     till: Annotated[str | None, Query(pattern=f"^{TILL_NAME.pattern}$", description="One till's answers")] = None,
-    after: Annotated[int, Query(ge=0, description="The page after this answer id (next_after of the last page)")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="The page after this id (next_after of the last)")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict:
     """The answer log, oldest first, one page at a time (an auditor's key only)."""

@@ -154,6 +154,8 @@ def test_a_sales_outcome_is_kept_beside_its_answer(logged, callers):
         assert other_till.status_code == 404 and "till-2" in other_till.json()["error"]
         assert client.post("/v1/sales/s-9", json=outcome, headers=callers["till-1"]).status_code == 404
         assert client.post("/v1/sales/s-1", json=outcome, headers=callers["auditor"]).status_code == 403
+        huge = client.post("/v1/sales/s-1", json={**outcome, "note": "x" * 5000}, headers=callers["till-1"])
+        assert huge.status_code == 413  # bounded before it is parsed
         for bad in ({"completed": True}, {"completed": True, "id_checked": 0}, {**outcome, "note": "x"}):
             refused = client.post("/v1/sales/s-1", json=bad, headers=callers["till-1"])
             assert refused.status_code == 400 and ("id_checked" in refused.text or "note" in refused.text)

@@ -31,11 +31,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def keys(tmp_path_factory) -> dict:
-    """Two tills' keys made with make_key.py, and the keys file that admits them (with a comment line)."""
+    """Two tills' keys and an auditor's made with make_key.py, and the keys file that admits them (with a comment
+    line)."""
     folder = tmp_path_factory.mktemp("keys")
     made, lines = {}, ["# tills of store 12"]
-    for name in ("till-a", "till-b"):
-        result = run_command("make_key.py", f"name={name}", cwd=folder)
+    for name, *role in (("till-a",), ("till-b",), ("security", "role=auditor")):
+        result = run_command("make_key.py", f"name={name}", *role, cwd=folder)
         assert result.returncode == 0, result.stderr
         output = result.stdout.splitlines()
         made[name], line = output[1], output[3]
@@ -428,11 +429,16 @@ def test_a_failure_inside_the_server_is_a_counted_json_500(deployed, keys, tmp_p
         assert server.client.get("/health/ready").status_code == 200
 
 
-@pytest.mark.parametrize("hooks", [False, True], ids=["as-an-outside-client", "with-real-photos"])
-def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path, hooks):
+@pytest.mark.parametrize(
+    "hooks, caller",
+    [(False, "till-a"), (True, "till-a"), (False, "security")],
+    ids=["as-an-outside-client", "with-real-photos", "as-an-auditor"],
+)
+def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path, hooks, caller):
     """The API fuzzer, driven by the service's own /openapi.json with every check on, finds no response outside the
-    contract: as an outside client would run it (schemathesis' own sample files), and with real photos of several
-    sizes and modes (helpers/schemathesis_hooks.py) that reach the face step and the model."""
+    contract: as an outside client would run it (schemathesis' own sample files), with real photos of several sizes
+    and modes (helpers/schemathesis_hooks.py) that reach the face step and the model, and with an auditor's key,
+    which reads the answer log (a till's gets 403 there)."""
     log = "answer_log=answers.db"  # its routes too: a sale's outcome, and the log (403 to a till's key)
     with serving(deployed, tmp_path, f"api_keys={keys['file']}", "docs=true", log, key=keys["till-a"]) as server:
         schema = server.client.get("/openapi.json").json()
@@ -451,7 +457,7 @@ def test_schemathesis_finds_the_contract_kept(deployed, keys, tmp_path, hooks):
                 "--max-examples",
                 "30",
                 "-H",
-                f"Authorization: Bearer {keys['till-a']}",
+                f"Authorization: Bearer {keys[caller]}",
                 "--request-timeout",
                 "30",
             ],
