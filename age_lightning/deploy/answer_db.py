@@ -115,6 +115,16 @@ class Answer:
     faces: list[dict] = field(default_factory=list)  # the answer's faces (their FACE_FIELDS are kept)
 
 
+def since_time(since: str | None) -> dt.datetime | None:
+    """`2026-12-01` or `2026-12-01T08:00[:00][Z|+01:00]` (UTC unless it names a zone); a one-line error otherwise."""
+    if not since:
+        return None
+    try:
+        return dt.datetime.fromisoformat(since)
+    except ValueError:
+        raise UserError(f"since={since}: give a date or a time, e.g. 2026-12-01 or 2026-12-01T08:00") from None
+
+
 def naive_utc(time: dt.datetime) -> dt.datetime:
     """The time as the log keeps it: UTC without a zone (a time without a zone is taken to be UTC already)."""
     return time if time.tzinfo is None else time.astimezone(UTC).replace(tzinfo=None)

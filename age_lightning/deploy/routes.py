@@ -3,6 +3,7 @@ only included with answer_log=...); and the demo page (likewise, only with demo=
 is api_schema.py's."""
 
 import datetime as dt
+import re
 import time
 from importlib.resources import files
 from typing import Annotated
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BeforeValidator
 
 from age_lightning.deploy import answer_db
 from age_lightning.deploy.access import TILL_NAME
@@ -59,6 +61,19 @@ async def age(request: Request, till: Till, service: ReadyService, cfg: Config) 
     }
 
 
+def not_a_number(value):
+    """A time must be written as one (pydantic alone would read "0.5" as seconds since 1970)."""
+    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        raise ValueError("give a date or a time, e.g. 2026-12-01 or 2026-12-01T08:00Z")
+    return value
+
+
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+Since = Annotated[
+    dt.datetime | None,
+    BeforeValidator(not_a_number),
+    Query(description="Answers from this date or time on: 2026-12-01, 2026-12-01T08:00Z (UTC without a zone)"),
+]
 SaleId = Annotated[str, Path(pattern=f"^{VALUE.pattern}$", description="The X-Sale-Id the till sent with the photo")]
 
 
@@ -82,7 +97,7 @@ async def sale(sale_id: SaleId, outcome: SaleOutcome, till: Till, answer_log: Re
 async def answers(
     auditor: Auditor,
     answer_log: ReadyLog,
-    since: Annotated[dt.datetime | None, Query(description="Answers from this time on (ISO 8601; UTC)")] = None,
+    since: Since = None,
     till: Annotated[str | None, Query(pattern=f"^{TILL_NAME.pattern}$", description="One till's answers")] = None,
     after: Annotated[int, Query(ge=0, le=2**62, description="The page after this id (next_after of the last)")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

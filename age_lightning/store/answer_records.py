@@ -35,16 +35,6 @@ def is_answer_log(log: str | Path) -> bool:
     return "://" in str(log) or Path(log).suffix in SUFFIXES
 
 
-def since_time(since: str | None) -> dt.datetime | None:
-    """`since=2026-12-01` or `2026-12-01T08:00` (UTC unless it names a zone); a one-line error otherwise."""
-    if not since:
-        return None
-    try:
-        return dt.datetime.fromisoformat(since)
-    except ValueError:
-        raise UserError(f"since={since}: give a date or a time, e.g. 2026-12-01 or 2026-12-01T08:00") from None
-
-
 def answer_schema(names: list[str] | None = None) -> pa.Schema:
     return pa.schema([(name, TYPES.get(name, pa.string())) for name in names or answer_db.EXPORT_COLUMNS])
 

@@ -12,7 +12,7 @@ import pyarrow.csv as pa_csv
 from omegaconf import MISSING
 from tqdm import tqdm
 
-from age_lightning.deploy.answer_db import ALCOHOL_EVENT, shown
+from age_lightning.deploy.answer_db import ALCOHOL_EVENT, shown, since_time
 from age_lightning.deploy.commands import command
 from age_lightning.deploy.configs import option
 from age_lightning.deploy.model_file import ModelFile
@@ -21,7 +21,7 @@ from age_lightning.deploy.predict_files import OK, predict_files
 from age_lightning.errors import UserError
 from age_lightning.input_spec import PhotoPreparer
 from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS, check, group_shares
-from age_lightning.store.answer_records import answer_batches, answer_schema, since_time
+from age_lightning.store.answer_records import answer_batches, answer_schema
 from age_lightning.store.audit import AuditSettings, run_audit
 from age_lightning.store.audit_files import write_audit
 from age_lightning.store.generator import Photos, StoreSettings, generate

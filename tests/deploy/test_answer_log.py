@@ -97,6 +97,9 @@ def test_a_since_filter_and_a_store_from_the_options(logged, callers):
         assert everything(client, callers["auditor"], since=future) == []
         (row,) = everything(client, callers["auditor"], since="2020-01-01")
         assert row["store"] == "store-3"
+        for bad in ("0.5", "2026-02-30", "yesterday"):
+            refused = client.get("/v1/answers", params={"since": bad}, headers=callers["auditor"])
+            assert refused.status_code == 400 and "since" in refused.json()["error"]
 
 
 def test_only_an_auditor_reads_the_log_and_only_a_till_asks_for_ages(logged, callers):
