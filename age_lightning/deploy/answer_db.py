@@ -218,36 +218,30 @@ def migrate(connection: Connection, version: int, to: int) -> None:
 
 
 def insert(engine: Engine, rows: list[Answer]) -> None:
-    """Write `rows` in one transaction: all are committed when it returns, or none."""
+    """Write `rows` in one transaction (two statements, whatever their number): all are committed when it
+    returns, or none."""
+    values = [
+        {
+            "time": naive_utc(row.time),
+            **{name: getattr(row, name) for name in ("request_id", "till", "store", "cashier", "sale_id", "event")},
+            "model_file": row.model["file"],
+            "model_sha256": row.model["sha256"],
+            "model_version": row.model.get("version"),
+            "id_rule": row.model["id_rule"],
+            "faces": len(row.faces),
+            "status": row.status,
+        }
+        for row in rows
+    ]
     with engine.begin() as connection:
-        for row in rows:
-            answer_id = connection.execute(
-                answers.insert()
-                .values(
-                    time=naive_utc(row.time),
-                    request_id=row.request_id,
-                    till=row.till,
-                    store=row.store,
-                    cashier=row.cashier,
-                    sale_id=row.sale_id,
-                    event=row.event,
-                    model_file=row.model["file"],
-                    model_sha256=row.model["sha256"],
-                    model_version=row.model.get("version"),
-                    id_rule=row.model["id_rule"],
-                    faces=len(row.faces),
-                    status=row.status,
-                )
-                .returning(answers.c.id)
-            ).scalar_one()
-            if row.faces:
-                connection.execute(
-                    answer_faces.insert(),
-                    [
-                        {"answer_id": answer_id, "face": n, **{name: face.get(name) for name in FACE_FIELDS}}
-                        for n, face in enumerate(row.faces)
-                    ],
-                )
+        ids = connection.execute(answers.insert().returning(answers.c.id, sort_by_parameter_order=True), values)
+        faces = [
+            {"answer_id": answer_id, "face": n, **{name: face.get(name) for name in FACE_FIELDS}}
+            for answer_id, row in zip(ids.scalars(), rows)
+            for n, face in enumerate(row.faces)
+        ]
+        if faces:
+            connection.execute(answer_faces.insert(), faces)
 
 
 def record_outcome(engine: Engine, till: str, sale_id: str, completed: bool, id_checked: bool) -> str:

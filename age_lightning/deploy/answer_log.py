@@ -37,11 +37,13 @@ class AnswerLog:
         self.engine = answer_db.connect(log_url)
         self.name, self.keep_days, self.timeout_s = answer_db.shown(log_url), keep_days, timeout_s
 
-    def start(self, metrics: Metrics) -> None:
-        """Start committing (in the service's event loop), counting on `metrics`."""
+    async def start(self, metrics: Metrics) -> None:
+        """Delete what is past keeping, then start committing (in the service's event loop) and deleting hourly,
+        counting on `metrics`."""
         self.metrics = metrics
         self.writer = ThreadPoolExecutor(1, thread_name_prefix="answer-log")  # one writer: SQLite's rule anyway
         self.queue: asyncio.Queue[tuple[answer_db.Answer, asyncio.Future]] = asyncio.Queue()
+        await self._delete_old()
         self.tasks = [asyncio.create_task(self._commit_groups()), asyncio.create_task(self._retain())]
 
     async def stop(self) -> None:
@@ -96,20 +98,23 @@ class AnswerLog:
         """`function(engine, *args)` on a reader thread (WAL: reading never waits for the writer)."""
         return await asyncio.get_running_loop().run_in_executor(None, function, self.engine, *args)
 
+    async def _delete_old(self) -> None:
+        cutoff = dt.datetime.now(answer_db.UTC) - dt.timedelta(days=self.keep_days)
+        try:
+            deleted = await self.write(answer_db.delete_before, cutoff)
+            log.info(
+                "Answer log retention: deleted %d answer(s) older than %s",
+                deleted,
+                cutoff.isoformat(timespec="seconds"),
+                extra=log_fields(deleted=deleted, keep_days=self.keep_days, log=self.name),
+            )
+        except sa.exc.SQLAlchemyError as error:
+            log.error(
+                "Answer log retention failed; it runs again in an hour",
+                extra=log_fields(error=type(answer_db.cause(error)).__name__, log=self.name),
+            )
+
     async def _retain(self) -> None:
         while True:
-            cutoff = dt.datetime.now(answer_db.UTC) - dt.timedelta(days=self.keep_days)
-            try:
-                deleted = await self.write(answer_db.delete_before, cutoff)
-                log.info(
-                    "Answer log retention: deleted %d answer(s) older than %s",
-                    deleted,
-                    cutoff.isoformat(timespec="seconds"),
-                    extra=log_fields(deleted=deleted, keep_days=self.keep_days, log=self.name),
-                )
-            except sa.exc.SQLAlchemyError as error:
-                log.error(
-                    "Answer log retention failed; it runs again in an hour",
-                    extra=log_fields(error=type(answer_db.cause(error)).__name__, log=self.name),
-                )
             await asyncio.sleep(RETENTION_EVERY_S)
+            await self._delete_old()

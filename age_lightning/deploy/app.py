@@ -81,7 +81,7 @@ def create_app(cfg: ServeConfig, load_model: Callable[[ServeConfig], OnnxAgeMode
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         service = AgeService(cfg, load(cfg), answer_log)  # the model is loaded before the first request is accepted
-        service.start()
+        await service.start()  # the answer log's first retention pass is done before the first request
         app.state.service = service
         log.info(
             "Serving %s (%s head, faces %s, ID rule %s) on %s://%s:%d, %s, %s",

@@ -116,10 +116,10 @@ class AgeService:
             raise unavailable()
         return kept
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.batcher.start()
         if self.answer_log is not None:
-            self.answer_log.start(self.metrics)
+            await self.answer_log.start(self.metrics)
 
     async def stop(self) -> None:
         await self.batcher.stop()
