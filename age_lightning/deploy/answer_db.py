@@ -150,7 +150,7 @@ def shown(log: str) -> str:
     return database_url(log).render_as_string(hide_password=True)
 
 
-def cause(error: sa.exc.SQLAlchemyError) -> BaseException:
+def cause(error: Exception) -> BaseException:
     """The driver's error under SQLAlchemy's (its class names the failure: OperationalError, DiskFull...)."""
     return getattr(error, "orig", None) or error
 

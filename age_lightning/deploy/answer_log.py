@@ -47,8 +47,11 @@ class AnswerLog:
         self.tasks = [asyncio.create_task(self._commit_groups()), asyncio.create_task(self._retain())]
 
     async def stop(self) -> None:
-        """Commit what is queued, then stop (the service's shutdown waits for its requests first)."""
-        while not self.queue.empty():
+        """Commit what is queued (for up to `timeout_s`), then stop; the service's shutdown has waited for its
+        requests first."""
+        for _ in range(int(self.timeout_s / 0.01)):
+            if self.queue.empty():
+                break
             await asyncio.sleep(0.01)
         for task in self.tasks:
             task.cancel()
@@ -79,7 +82,7 @@ class AnswerLog:
                     await loop.run_in_executor(self.writer, answer_db.insert, self.engine, [row for row, _ in group])
                 committed = True
                 self.metrics.log_rows.inc(len(group))
-            except sa.exc.SQLAlchemyError as error:
+            except Exception as error:  # noqa: BLE001 - whatever fails a group, its tills are told and the loop goes on
                 committed = False
                 log.error(
                     "The answer log could not commit %d row(s)",

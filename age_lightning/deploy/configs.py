@@ -61,7 +61,7 @@ class ServeConfig:
     answer_log: str | None = option(None, "keep a row per answer: answers.db (SQLite) or postgresql://user@host/db")
     answer_log_keep_days: int = option(90, "answer log rows older than this are deleted (checked hourly)")
     answer_log_required: bool = option(False, "true: 503 when the row cannot be kept; false: answer, log_unavailable")
-    answer_log_timeout_s: float = option(5.0, "a row not committed within this is taken as not kept")
+    answer_log_timeout_s: float = option(1.0, "a row not committed within this is taken as not kept (the till waits)")
     store: str | None = option(None, "the store named in the answer log (a key's store= in the keys file wins)")
 
     @property
