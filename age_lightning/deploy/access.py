@@ -1,10 +1,10 @@
-"""Who may call the service: one API key per till (or auditor), kept as SHA-256 digests in a keys file.
+"""Who may call the service: one API key per till (or auditor, or operator), kept as SHA-256 digests in a keys file.
 
 The keys file has one line per caller, `NAME:SHA256HEX` (the hex SHA-256 of its key), then optionally
-`role=auditor` (reads the answer log, never asks for an age; the default role is `till`) and `store=NAME` (the
-store a till's answers are logged under); `#` starts a comment. `python make_key.py name=till-01 [store=...]
-[role=auditor]` makes a key and prints its line. The server never holds a key itself, only its digest, so a leaked
-keys file does not let anyone call it.
+`role=auditor` (reads the answer log, never asks for an age) or `role=operator` (clears a till's shift alarm; the
+default role is `till`) and `store=NAME` (the store a till's answers are logged under); `#` starts a comment.
+`python make_key.py name=till-01 [store=...] [role=...]` makes a key and prints its line. The server never holds a
+key itself, only its digest, so a leaked keys file does not let anyone call it.
 """
 
 import hashlib
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from age_lightning.errors import UserError
 
-ROLES = ("till", "auditor")
+ROLES = ("till", "auditor", "operator")
 ANONYMOUS = "anonymous"  # the caller's name when the service runs without keys (loopback only)
 UNAUTHENTICATED = "unauthenticated"  # the metrics label of refused calls
 TILL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")

@@ -72,10 +72,20 @@ class AgeAnswer(BaseModel):
     faces: list[FaceAnswer] = Field(description="One entry per face, the face policy's preferred one first")
     model: ModelInfo
     time_ms: float
+    shift: str | None = Field(
+        description="The till's shift alarm after this photo: none, or alarm (its photos no longer look like the "
+        "calibration photos: every face is asked for ID until an operator clears it); null for a model without a "
+        "shift reference, or a photo without a face"
+    )
     log_unavailable: bool = Field(
         description="True when the service keeps an answer log and could not commit this answer's row (the "
         "answer stands; the failure is counted on /metrics); false when the row is committed, or without a log"
     )
+
+
+class ShiftCleared(BaseModel):
+    till: str
+    shift: str
 
 
 class SaleOutcome(BaseModel):

@@ -74,5 +74,5 @@ class KeyConfig:
     """Make an API key for one till of the checkout service (printed once; the keys file holds its SHA-256)."""
 
     name: str = option(MISSING, "the till's name, as it will appear in the logs and metrics")
-    role: str = option("till", "till (asks for ages) | auditor (reads the answer log)")
+    role: str = option("till", "till (asks for ages) | auditor (reads the answer log) | operator (clears alarms)")
     store: str | None = option(None, "the store the till's answers are logged under")

@@ -11,7 +11,7 @@ from age_lightning.deploy.answer_log import AnswerLog
 from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.service import AgeService
 
-ARTICLE = {"till": "a till", "auditor": "an auditor"}
+ARTICLE = {"till": "a till", "auditor": "an auditor", "operator": "an operator"}
 bearer = HTTPBearer(auto_error=False, description="A till's or auditor's API key (python make_key.py name=...)")
 
 
@@ -61,6 +61,7 @@ def serve_config(request: Request) -> ServeConfig:
 AnyCaller = Annotated[Caller, Depends(authorize)]
 Till = Annotated[Caller, Depends(role("till"))]
 Auditor = Annotated[Caller, Depends(role("auditor"))]
+Operator = Annotated[Caller, Depends(role("operator"))]
 ReadyService = Annotated[AgeService, Depends(ready_service)]
 ReadyLog = Annotated[AnswerLog, Depends(ready_log)]
 Config = Annotated[ServeConfig, Depends(serve_config)]

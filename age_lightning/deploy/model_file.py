@@ -18,6 +18,7 @@ from age_lightning.faces import FacePolicy
 from age_lightning.input_spec import InputSpec
 from age_lightning.preprocess import DEFAULT_VIEW, IMAGENET_MEAN, IMAGENET_STD
 from age_lightning.shares import ErrorModel
+from age_lightning.shift import ShiftReference
 
 SCHEMA_VERSION = 2
 PREPROCESSING = "age_lightning.input_spec.PhotoPreparer"
@@ -39,6 +40,7 @@ class ModelFile:
     checkpoint: str | None = None
     error_model: ErrorModel | None = None
     quantization: dict[str, Any] | None = None  # {type, calibration_photos} for an int8 copy
+    shift_reference: ShiftReference | None = None  # how the calibration photos look (the shift alarm's reference)
 
     @property
     def uncertain(self) -> bool:
@@ -84,6 +86,7 @@ class ModelFile:
             "id_rule": spec.rule,
             "calibration": spec.calibration.to_dict() if spec.calibration else None,
             "error_model": self.error_model.to_dict() if self.error_model else None,
+            "shift_reference": self.shift_reference.to_dict() if self.shift_reference else None,
             **({"quantization": self.quantization} if self.quantization else {}),
         }
 
@@ -122,6 +125,7 @@ class ModelFile:
                 checkpoint=data.get("checkpoint"),
                 error_model=ErrorModel.from_dict(data.get("error_model")),
                 quantization=data.get("quantization"),
+                shift_reference=ShiftReference.from_dict(data.get("shift_reference")),
             )
         except (KeyError, TypeError, ValueError) as error:
             what = f"{type(error).__name__} {error}"

@@ -41,6 +41,15 @@ class Metrics:
         self.restarts = Counter(
             "age_batcher_restarts", "Times the model loop died and was restarted", registry=self.registry
         )
+        self.shift_evidence = Gauge(
+            "age_shift_evidence",
+            "The shift test's evidence per till (1 at the start; an alarm at 1/delta = 100)",
+            ["till"],
+            registry=self.registry,
+        )
+        self.shift_alarms = Counter(
+            "age_shift_alarms", "Shift alarms started per till", ["till"], registry=self.registry
+        )
         self.log_rows = Counter("age_answer_log_rows", "Answers committed to the answer log", registry=self.registry)
         self.log_failures = Counter(
             "age_answer_log_failures",

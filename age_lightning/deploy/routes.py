@@ -24,10 +24,11 @@ from age_lightning.deploy.api_schema import (
     AnswersPage,
     OutcomeKept,
     SaleOutcome,
+    ShiftCleared,
     Status,
     errors,
 )
-from age_lightning.deploy.dependencies import AnyCaller, Auditor, Config, ReadyLog, ReadyService, Till
+from age_lightning.deploy.dependencies import AnyCaller, Auditor, Config, Operator, ReadyLog, ReadyService, Till
 from age_lightning.deploy.sale_context import VALUE, sale_context
 from age_lightning.deploy.uploads import read_photo
 
@@ -50,7 +51,7 @@ async def age(request: Request, till: Till, service: ReadyService, cfg: Config) 
     context = sale_context(request, form)
     request.state.body_bytes = len(body)
     with service.place():
-        faces = await service.estimate(body)
+        faces, shift = await service.estimate(body, till.name)
     request.state.faces = len(faces)
     kept = await service.keep(request.state.request_id, till, context, faces)
     return {
@@ -58,6 +59,7 @@ async def age(request: Request, till: Till, service: ReadyService, cfg: Config) 
         "model": service.model_info,
         "time_ms": round(1000 * (time.perf_counter() - started), 1),
         "log_unavailable": not kept,
+        "shift": shift,
     }
 
 
@@ -74,6 +76,7 @@ Since = Annotated[
     BeforeValidator(not_a_number),
     Query(description="Answers from this date or time on: 2026-12-01, 2026-12-01T08:00Z (UTC without a zone)"),
 ]
+TillName = Annotated[str, Path(pattern=f"^{TILL_NAME.pattern}$", description="The till, as its key names it")]
 SaleId = Annotated[str, Path(pattern=f"^{VALUE.pattern}$", description="The X-Sale-Id the till sent with the photo")]
 
 
@@ -124,6 +127,13 @@ async def answers(
 )
 async def metrics(caller: AnyCaller, service: ReadyService):
     return PlainTextResponse(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.post("/v1/shift/{till}/clear", response_model=ShiftCleared, responses=errors(400, 401, 403, 503))
+async def clear_shift(till: TillName, operator: Operator, service: ReadyService) -> dict:
+    """Clear a till's shift alarm (after recalibrating, or reviewing a false alarm): it starts afresh."""
+    service.shift.clear(till, by=operator.name)
+    return {"till": till, "shift": "none"}
 
 
 @router.get("/health/live", response_model=Status)

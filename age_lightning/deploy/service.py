@@ -18,6 +18,7 @@ from age_lightning.deploy.configs import ServeConfig
 from age_lightning.deploy.observability import Metrics, log_fields
 from age_lightning.deploy.onnx_model import OnnxAgeModel
 from age_lightning.deploy.predict_files import answers
+from age_lightning.deploy.shift_watch import ALARM, ShiftWatch
 from age_lightning.deploy.uploads import open_photo
 from age_lightning.input_spec import PhotoPreparer
 from age_lightning.minor_probability import MinorProbability
@@ -37,6 +38,7 @@ class AgeService:
         self.prepare_pool = ThreadPoolExecutor(cfg.prepare_threads, thread_name_prefix="age-prepare")
         self.metrics = Metrics()
         self.answer_log = answer_log
+        self.shift = ShiftWatch(model.file.shift_reference, self.metrics)
         self.batcher = Batcher(model, cfg.max_batch, self.metrics.batch.observe, self._batcher_crashed)
         self.in_server = 0
         self.model_info = {**model.info, "faces": self.policy.mode, "id_rule": self.id_check.rule}
@@ -75,19 +77,22 @@ class AgeService:
             for array, face in self.preparer.every_face(image, self.cfg.max_faces)
         ]
 
-    async def estimate(self, body: bytes) -> list[dict]:
-        """One answer per face of the photo in `body`, within the service's timeout (503 past it)."""
+    async def estimate(self, body: bytes, till: str) -> tuple[list[dict], str | None]:
+        """One answer per face of the photo in `body`, within the service's timeout (503 past it), and the till's
+        shift state after it (none or alarm; None for a model without a shift reference, or a photo without a
+        face). While the till's alarm is on, every face is asked for ID."""
 
-        async def answer() -> list[dict]:
+        async def answer() -> tuple[list[dict], str | None]:
             prepared = await asyncio.get_running_loop().run_in_executor(self.prepare_pool, self.prepare, body)
             self.metrics.faces.observe(len(prepared))
             if not prepared:
-                return []
+                return [], None
+            shift = self.shift.observe(till, prepared[0][0])
             ages, scales = await self.batcher.predict([array for array, _ in prepared])
-            return [
-                {**face, **found}
-                for (_, face), found in zip(prepared, answers(ages, scales, self.id_check, self.minor))
-            ]
+            found = answers(ages, scales, self.id_check, self.minor)
+            if shift == ALARM:
+                found = [{**face, "asks_for_id": True} for face in found]
+            return [{**face, **estimate} for (_, face), estimate in zip(prepared, found)], shift
 
         try:
             return await asyncio.wait_for(answer(), self.cfg.timeout_s)

@@ -15,6 +15,7 @@ from age_lightning.errors import UserError
 from age_lightning.evaluation.metrics import evaluation_metrics, flat_scalars
 from age_lightning.model.backbone import build_resnet50
 from age_lightning.shares import ErrorModel
+from age_lightning.shift import ShiftReference
 
 LOSSES = {"l1": F.l1_loss, "mse": F.mse_loss, "smooth_l1": F.smooth_l1_loss}
 # Negative log-likelihoods (constants dropped) of a residual r given a log scale, for the uncertain heads.
@@ -98,6 +99,7 @@ class AgeRegressor(L.LightningModule):
         self.test_ages, self.test_predictions, self.test_scales = CatMetric(), CatMetric(), CatMetric()
         self.calibration: Calibration | None = None  # set by calibration, saved in checkpoints
         self.error_model: ErrorModel | None = None  # likewise: the errors on held-back photos, for age-group shares
+        self.shift_reference: ShiftReference | None = None  # likewise: how those photos look, for the shift alarm
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.backbone_forward = torch.compile(self.backbone.forward) if compile else self.backbone.forward
@@ -228,10 +230,13 @@ class AgeRegressor(L.LightningModule):
             checkpoint["calibration"] = self.calibration.to_dict()
         if self.error_model:
             checkpoint["error_model"] = self.error_model.to_dict()
+        if self.shift_reference:
+            checkpoint["shift_reference"] = self.shift_reference.to_dict()
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.calibration = Calibration.from_dict(checkpoint.get("calibration"))
         self.error_model = ErrorModel.from_dict(checkpoint.get("error_model"))
+        self.shift_reference = ShiftReference.from_dict(checkpoint.get("shift_reference"))
 
     def configure_optimizers(self):
         head = [p for p in self.head.parameters() if p.requires_grad]

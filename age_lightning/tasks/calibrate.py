@@ -7,7 +7,9 @@ folder (a store's own photos) without retraining.
 
 import logging
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from age_lightning.ages import ADULTS
@@ -15,6 +17,7 @@ from age_lightning.calibration import Calibration, CalibrationSettings, promise_
 from age_lightning.errors import UserError
 from age_lightning.model.inference import load_checkpoint, predict_ages
 from age_lightning.shares import ErrorModel
+from age_lightning.shift import ShiftReference, photo_statistics
 from age_lightning.tasks.evaluate import checkpoint_datamodule
 
 log = logging.getLogger(__name__)
@@ -42,17 +45,31 @@ def split_predictions(model, datamodule, split: str) -> tuple:
     return dataset.ages.numpy(), predicted, scale
 
 
-def fit_calibration(model, datamodule, split: str, settings, source: str = "") -> tuple[Calibration | None, ErrorModel]:
-    """Predict on one split of an already set-up datamodule; fit the error model on it, and for an uncertain
-    model the calibration (None for a point head) with `settings` (the `calibration` config node: the fields of
-    calibration.CalibrationSettings)."""
+def split_statistics(datamodule, split: str) -> np.ndarray:
+    """Each photo's shift statistics (age_lightning.shift), computed on the input the model sees."""
+    loader = datamodule.loader(datamodule.dataset(split))
+    squares = (batch[0] if isinstance(batch, (tuple, list)) else batch for batch in loader)
+    return np.concatenate([photo_statistics(datamodule.eval_batch(images).float().numpy()) for images in squares])
+
+
+class Fitted(NamedTuple):
+    calibration: Calibration | None
+    error_model: ErrorModel
+    shift_reference: ShiftReference
+
+
+def fit_calibration(model, datamodule, split: str, settings, source: str = "") -> Fitted:
+    """Predict on one split of an already set-up datamodule; fit the error model on it, the shift alarm's
+    reference, and for an uncertain model the calibration (None for a point head) with `settings` (the
+    `calibration` config node: the fields of calibration.CalibrationSettings)."""
     settings = CalibrationSettings(**settings)
     columns = list(settings.groups)
     groups = calibration_groups(datamodule, split, columns)
     ages, predicted, scale = split_predictions(model, datamodule, split)
     error_model = ErrorModel.fit(ages, predicted, scale, source or split)
+    shift_reference = ShiftReference.fit(split_statistics(datamodule, split))
     if not model.uncertain:
-        return None, error_model
+        return Fitted(None, error_model, shift_reference)
     calibration = Calibration.fit(
         ages,
         predicted,
@@ -88,23 +105,18 @@ def fit_calibration(model, datamodule, split: str, settings, source: str = "") -
             100 * (calibration.groups["adults_asked_pooled"] or 0),
             calibration.groups["skipped"] or "none",
         )
-    return calibration, error_model
+    return Fitted(calibration, error_model, shift_reference)
 
 
-def write_calibration(
-    ckpt_path: str | Path,
-    calibration: Calibration | None,
-    error_model: ErrorModel,
-    view: float,
-    output: str | Path | None = None,
-) -> Path:
-    """Store the calibration (when there is one), the error model and the answer's view they were fitted at in a
-    checkpoint (in place, or in a copy at `output`)."""
+def write_calibration(ckpt_path: str | Path, fitted: Fitted, view: float, output: str | Path | None = None) -> Path:
+    """Store the calibration (when there is one), the error model, the shift reference and the answer's view they
+    were fitted at in a checkpoint (in place, or in a copy at `output`)."""
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     checkpoint.setdefault("datamodule_hyper_parameters", {})["view"] = view
-    if calibration is not None:
-        checkpoint["calibration"] = calibration.to_dict()
-    checkpoint["error_model"] = error_model.to_dict()
+    if fitted.calibration is not None:
+        checkpoint["calibration"] = fitted.calibration.to_dict()
+    checkpoint["error_model"] = fitted.error_model.to_dict()
+    checkpoint["shift_reference"] = fitted.shift_reference.to_dict()
     output = Path(output or ckpt_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, output)
@@ -120,9 +132,7 @@ def recalibrate(cfg) -> Path:
             "gaussian); this checkpoint has a point head"
         )
     datamodule = checkpoint_datamodule(cfg, model, trained_data)
-    calibration, error_model = fit_calibration(
-        model, datamodule, cfg.split, cfg.calibration, source=f"{cfg.data.root} ({cfg.split})"
-    )
-    output = write_calibration(cfg.ckpt_path, calibration, error_model, datamodule.hparams.view, cfg.output)
+    fitted = fit_calibration(model, datamodule, cfg.split, cfg.calibration, source=f"{cfg.data.root} ({cfg.split})")
+    output = write_calibration(cfg.ckpt_path, fitted, datamodule.hparams.view, cfg.output)
     log.info("Calibrated checkpoint: %s (export it again for the ONNX model)", output)
     return output

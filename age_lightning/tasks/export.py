@@ -57,6 +57,7 @@ def model_file(model, trained_data: dict, ckpt_path: str, model_file: str) -> Mo
         training_config_hash=config_hash,
         checkpoint=str(ckpt_path),
         error_model=model.error_model,
+        shift_reference=model.shift_reference,
     )
 
 

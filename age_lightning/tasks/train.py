@@ -78,11 +78,11 @@ def calibrate_checkpoint(ckpt_path: str, datamodule, settings: DictConfig) -> No
     recalibrate.py can calibrate it later on other photos."""
     model, _ = load_checkpoint(ckpt_path)
     try:
-        calibration, error_model = fit_calibration(model, datamodule, "calibration", settings)
+        fitted = fit_calibration(model, datamodule, "calibration", settings)
     except CalibrationError as error:
         log.warning("Not calibrated: %s", error)
         return
-    write_calibration(ckpt_path, calibration, error_model, datamodule.hparams.view)
+    write_calibration(ckpt_path, fitted, datamodule.hparams.view)
 
 
 def console_summary(scalars: dict, split: str = "test") -> str:
