@@ -17,6 +17,7 @@ from age_lightning.faces import NO_FACE, RECORD_COLUMNS
 from age_lightning.id_rules import IdCheck
 from age_lightning.input_spec import PhotoPreparer
 from age_lightning.minor_probability import MinorProbability
+from age_lightning.shift import STATISTICS, photo_statistics
 
 OK = "ok"
 COLUMNS = [
@@ -31,6 +32,7 @@ COLUMNS = [
     "p_minor",
     "p_under_25",
     *RECORD_COLUMNS,
+    *STATISTICS,  # how the face looks, for the shift alarm (drift.py replays a file of them)
 ]
 # A predictor: float32 images (N, 3, size, size) from `input_spec.PhotoPreparer` -> ages in years (N,) and their
 # scales (N,), or None for a model without an uncertain head.
@@ -92,9 +94,11 @@ def predict_files(
 
     def flush():
         if batch:
-            ages, scales = predict_batch(np.stack([array for _, array in batch]))
-            for (row, _), answer in zip(batch, answers(ages, scales, id_check, minor)):
-                row.update(answer)
+            inputs = np.stack([array for _, array in batch])
+            ages, scales = predict_batch(inputs)
+            looks = photo_statistics(inputs).round(5).tolist()
+            for (row, _), answer, values in zip(batch, answers(ages, scales, id_check, minor), looks):
+                row.update(answer, **dict(zip(STATISTICS, values)))
             batch.clear()
 
     for file in progress(files, description=f"Predicting {len(files)} file(s)"):

@@ -296,3 +296,22 @@ def reliability_diagram(found: dict) -> plt.Figure:
         axis.legend(fontsize=7)
     figure.tight_layout()
     return figure
+
+
+def shift_evidence(curves: dict[str, list[tuple[int, float]]], delta: float, most: int = 12) -> plt.Figure:
+    """Each till's shift evidence over its photos (log scale), with the alarm line at 1/delta: the tills that
+    alarmed, then the highest, `most` at the most."""
+    shown = sorted(curves.items(), key=lambda item: -max(value for _, value in item[1]))[:most]
+    figure, axis = plt.subplots(figsize=(8, 4.2))
+    for till, curve in shown:
+        photos, evidence = zip(*curve)
+        axis.plot(photos, evidence, label=till, linewidth=1)
+    axis.axhline(1 / delta, color="tab:red", linestyle="--", label=f"alarm (1/delta = {1 / delta:g})")
+    axis.set_yscale("log")
+    axis.set_xlabel("photo (in the log's order)")
+    axis.set_ylabel("evidence of a shift")
+    axis.set_title("Do the tills' photos still look like the calibration photos?")
+    axis.legend(fontsize=7, ncol=2)
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure

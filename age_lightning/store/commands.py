@@ -21,9 +21,11 @@ from age_lightning.deploy.predict_files import OK, predict_files
 from age_lightning.errors import UserError
 from age_lightning.input_spec import PhotoPreparer
 from age_lightning.shares import BOOTSTRAP, DEFAULT_METHOD, LEVEL, MIN_PHOTOS, check, group_shares
+from age_lightning.shift import DELTA
 from age_lightning.store.answer_records import answer_batches, answer_schema
 from age_lightning.store.audit import AuditSettings, run_audit
 from age_lightning.store.audit_files import write_audit
+from age_lightning.store.drift import replay, write_drift
 from age_lightning.store.generator import Photos, StoreSettings, generate
 from age_lightning.store.lift import lifts, outer_groups
 from age_lightning.store.sales_log import Columns
@@ -67,6 +69,19 @@ class AnswersConfig:
     out: str = option("answers.csv", "the CSV to write")
     since: str | None = option(None, "only answers from this date or time on (UTC), e.g. 2026-12-01")
     alcohol_event: str = option(ALCOHOL_EVENT, "the till's event that marks an alcohol sale (the alcohol column)")
+
+
+@dataclass
+class DriftConfig:
+    """When and at which till the photos stopped looking like the calibration photos: the shift alarm replayed over
+    a predictions file (predict_onnx.py's, or a log with its columns)."""
+
+    predictions: str = option(MISSING, "a predictions CSV or Parquet file, in the order the photos were taken")
+    model: str = option(MISSING, "the exported model.json (it carries the calibration photos' reference)")
+    output: str = option("drift", "folder for drift.json, drift.csv, drift.png and problems.csv")
+    by: str = option("till", "the till column; a file without it is one till")
+    delta: float = option(DELTA, "the false-alarm rate a till may have over all its photos")
+    seed: int = option(0, "the p-values' tie-breaking draws")
 
 
 @dataclass
@@ -170,6 +185,23 @@ def _answers(cfg: AnswersConfig) -> None:
     print(f"{rows} answer(s) of {shown(cfg.log)} written: {out}")
 
 
+def _drift(cfg: DriftConfig) -> None:
+    reference = ModelFile.read(Path(cfg.model)).shift_reference
+    if reference is None:
+        raise UserError(f"{cfg.model} has no shift reference: recalibrate and export the model again")
+    out = Path(cfg.output)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "problems.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["line", "reason"])
+        tills = replay(cfg.predictions, reference, cfg.by, cfg.delta, cfg.seed, on_problems=writer.writerows)
+    written = write_drift(tills, cfg.delta, out) + ["problems.csv"]
+    for till, drift in tills.items():
+        said = f"ALARM at photo {drift.alarm_at}" if drift.state.alarm else "no alarm"
+        print(f"{till}: {drift.state.photos} photos, {said}, evidence {drift.state.evidence:.3g}")
+    print(f"written: {out}/{', '.join(written)}")
+
+
 def read_photos(cfg: StoreLogConfig) -> Photos:
     folder = Path(cfg.folder).expanduser().resolve()  # the log names each photo by its full path
     labels = folder / "labels.csv"
@@ -223,3 +255,4 @@ shares = command("age-shares (shares.py)", SharesConfig, _shares)
 audit = command("age-audit (audit.py)", AuditConfig, _audit)
 store_log = command("age-store-log (store_log.py)", StoreLogConfig, _store_log)
 answers = command("age-answers (answers.py)", AnswersConfig, _answers)
+drift = command("age-drift (drift.py)", DriftConfig, _drift)
