@@ -4,6 +4,7 @@
                         asks_for_id                                               [a till's key]
     POST /v1/sales/{id} the sale's outcome (completed, id_checked), with answer_log=...  [a till's key]
     GET  /v1/answers    the answer log, paginated, with answer_log=...            [an auditor's key]
+    POST /v1/shift/{till}/clear  clear a till's shift alarm (shift_watch.py)     [an operator's key]
     GET  /metrics       Prometheus text: requests by status and till, latency, faces, batches, errors  [API key]
     GET  /health/live   200 while the process runs
     GET  /health/ready  200 once the model is loaded and its loop runs (503 otherwise); /health is the same

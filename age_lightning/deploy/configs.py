@@ -71,7 +71,8 @@ class ServeConfig:
 
 @dataclass
 class KeyConfig:
-    """Make an API key for one till of the checkout service (printed once; the keys file holds its SHA-256)."""
+    """Make an API key for a till, an auditor or an operator of the checkout service (printed once; the keys file
+    holds its SHA-256)."""
 
     name: str = option(MISSING, "the till's name, as it will appear in the logs and metrics")
     role: str = option("till", "till (asks for ages) | auditor (reads the answer log) | operator (clears alarms)")
