@@ -39,6 +39,7 @@ def logged(tmp_path, callers):
     """The service with keys and an answer log, as a TestClient; `.log` is the database file."""
 
     def start(**options):
+        options = {"answer_log_timeout_s": 30.0, **options}  # a busy machine's slow disk is not a failing log
         client = client_for(
             StandIn(age=None), api_keys=callers["file"], answer_log=str(tmp_path / "answers.db"), **options
         )
