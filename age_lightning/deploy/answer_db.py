@@ -4,9 +4,10 @@ One schema for SQLite (a file at one store, WAL mode, every commit synced to dis
 database), through SQLAlchemy Core. The service creates it, and upgrades an older one on start-up through the steps
 of MIGRATIONS (the `schema_version` table holds how many have run); a database newer than the service is refused.
 
-Tables (version 2):
+Tables (version 3):
     answers        one row per photo answered: time (UTC), request_id, till, store, cashier, sale_id, event, the
-                   model (file, sha256, version), the ID rule, faces found, status ("ok" or "no_face")
+                   model (file, sha256, version), the ID rule, faces found, status ("ok" or "no_face"), and the
+                   till's shift alarm after it (none, alarm: every face asked; null without a shift reference)
     answer_faces   one row per face of an answer (face 0 is the face policy's preferred one): predicted_age,
                    age_scale, age_low, age_high, age_band, asks_for_id, p_minor
     sale_outcomes  what a till reported afterwards about one of its sales: completed, id_checked, time
@@ -46,6 +47,7 @@ answers = sa.Table(
     sa.Column("id_rule", sa.String(NAME), nullable=False),
     sa.Column("faces", sa.Integer, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("shift", sa.String(8)),  # version 3
     sa.Index("answers_till_sale", "till", "sale_id"),
 )
 answer_faces = sa.Table(
@@ -74,6 +76,7 @@ sale_outcomes = sa.Table(
 MIGRATIONS = (
     lambda connection: metadata.create_all(connection, tables=[answers, answer_faces]),
     lambda connection: metadata.create_all(connection, tables=[sale_outcomes]),
+    lambda connection: _add_column(connection, answers.c.shift),
 )
 VERSION = len(MIGRATIONS)
 FACE_FIELDS = ("predicted_age", "age_scale", "age_low", "age_high", "age_band", "asks_for_id", "p_minor")
@@ -90,6 +93,7 @@ EXPORT_COLUMNS = (
     "completed",
     "id_checked",
     "status",
+    "shift",
     "faces",
     *FACE_FIELDS,
     "model_file",
@@ -113,6 +117,7 @@ class Answer:
     model: dict  # the answer's model info: file, sha256, version, id_rule
     status: str
     faces: list[dict] = field(default_factory=list)  # the answer's faces (their FACE_FIELDS are kept)
+    shift: str | None = None
 
 
 def since_time(since: str | None) -> dt.datetime | None:
@@ -206,6 +211,14 @@ def _version(connection: Connection, log: str) -> int:
     return connection.execute(sa.select(schema_version.c.version)).scalar_one()
 
 
+def _add_column(connection: Connection, column: sa.Column) -> None:
+    """ALTER TABLE ... ADD COLUMN, where the table does not have it yet (a log created at this version has it)."""
+    table = column.table.name
+    if column.name not in {found["name"] for found in sa.inspect(connection).get_columns(table)}:
+        kind = column.type.compile(dialect=connection.dialect)
+        connection.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {column.name} {kind}"))
+
+
 def migrate(connection: Connection, version: int, to: int) -> None:
     """Run MIGRATIONS[version:to] and record the version reached."""
     for step in MIGRATIONS[version:to]:
@@ -230,6 +243,7 @@ def insert(engine: Engine, rows: list[Answer]) -> None:
             "id_rule": row.model["id_rule"],
             "faces": len(row.faces),
             "status": row.status,
+            "shift": row.shift,
         }
         for row in rows
     ]
@@ -337,6 +351,7 @@ def export(
         "completed": completed,
         "id_checked": sale_outcomes.c.id_checked,
         "status": answers.c.status,
+        "shift": answers.c.shift,
         "faces": answers.c.faces,
         **{name: first_face.c[name] for name in FACE_FIELDS},
         **{name: answers.c[name] for name in ("model_file", "model_sha256", "id_rule")},

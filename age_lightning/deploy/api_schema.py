@@ -125,6 +125,7 @@ class LoggedAnswer(BaseModel):
     id_rule: str
     faces: int
     status: str = Field(description="ok, or no_face")
+    shift: str | None = Field(description="The till's shift alarm after this photo: none or alarm (every face asked)")
     completed: bool | None = Field(description="The sale's outcome as its till reported it; null until then")
     id_checked: bool | None
     answers: list[LoggedFace] = Field(description="One per face, the preferred one first")

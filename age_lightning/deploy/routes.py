@@ -53,7 +53,7 @@ async def age(request: Request, till: Till, service: ReadyService, cfg: Config) 
     with service.place():
         faces, shift = await service.estimate(body, till.name)
     request.state.faces = len(faces)
-    kept = await service.keep(request.state.request_id, till, context, faces)
+    kept = await service.keep(request.state.request_id, till, context, faces, shift)
     return {
         "faces": faces,
         "model": service.model_info,

@@ -101,7 +101,7 @@ class AgeService:
                 503, f"timed out after {self.cfg.timeout_s:g} s; retry shortly", {"Retry-After": "1"}
             ) from None
 
-    async def keep(self, request_id: str, caller: Caller, context: dict, faces: list[dict]) -> bool:
+    async def keep(self, request_id: str, caller: Caller, context: dict, faces: list[dict], shift: str | None) -> bool:
         """Commit the answer's row to the answer log: whether it is kept (True without a log: nothing to keep);
         503 when it is not and the service is told to require it."""
         if self.answer_log is None:
@@ -114,6 +114,7 @@ class AgeService:
             model=self.model_info,
             status="ok" if faces else "no_face",
             faces=faces,
+            shift=shift,
             **context,
         )
         kept = await self.answer_log.record(answer)

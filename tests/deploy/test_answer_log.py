@@ -2,6 +2,7 @@
 them, the sale's outcome, retention, schema versions, and a database that fails. The kill test, PostgreSQL and
 the real model are in test_answer_log_server.py."""
 
+import dataclasses
 import datetime as dt
 import logging
 
@@ -85,7 +86,7 @@ def test_rows_match_the_answers_given(logged, callers):
             headers.get(h) for h in ("X-Sale-Id", "X-Cashier", "X-Event")
         )
         assert row["model_sha256"] == answer["model"]["sha256"] and row["id_rule"] == answer["model"]["id_rule"]
-        assert row["faces"] == 1 and row["status"] == "ok"
+        assert row["faces"] == 1 and row["status"] == "ok" and row["shift"] == answer["shift"]
         face = answer["faces"][0]
         assert row["answers"] == [{name: face[name] for name in answer_db.FACE_FIELDS}]
     assert len({r["answers"][0]["predicted_age"] for r in rows}) > 10  # the photos' answers differ
@@ -233,20 +234,32 @@ def test_retention_deletes_what_is_old_at_start_up_and_logs_it(logged, callers, 
 
 
 def test_an_old_schema_is_upgraded_and_a_newer_one_refused(tmp_path):
+    """A version-1 log (answers only, and no shift column, as version 1 made it) with a row in it: refused for
+    reading until upgraded, then upgraded by the service's start, the row kept; a newer log refused."""
     log = str(tmp_path / "answers.db")
     old = sa.create_engine(f"sqlite:///{log}")
     with old.begin() as connection:
-        answer_db.migrate(connection, 0, 1)  # a version-1 log: answers, no sale outcomes
-    answer_db.insert(old, [answer(dt.datetime.now(dt.timezone.utc), "r1")])
+        answer_db.migrate(connection, 0, 1)
+        connection.execute(sa.text("ALTER TABLE answers DROP COLUMN shift"))
+        connection.execute(
+            sa.text(
+                "INSERT INTO answers (time, request_id, till, sale_id, model_file, model_sha256, id_rule, faces, "
+                "status) VALUES ('2026-12-01 10:00:00', 'r1', 'till-1', 's-r1', 'm.onnx', 'x', 'interval', 0, "
+                "'no_face')"
+            )
+        )
     assert "sale_outcomes" not in sa.inspect(old).get_table_names()
     old.dispose()
     with pytest.raises(UserError, match="schema version 1: start the service on it once"):
         answer_db.connect(log, upgrade=False)
     engine = answer_db.connect(log)
     assert answer_db.record_outcome(engine, "till-1", "s-r1", True, True) == "recorded"
-    (row,) = answer_db.page(engine, None, None, 0, 10)
-    assert row["request_id"] == "r1" and row["id_checked"] is True
+    answer_db.insert(engine, [dataclasses.replace(answer(dt.datetime.now(dt.timezone.utc), "r2"), shift="alarm")])
+    first, second = answer_db.page(engine, None, None, 0, 10)
+    assert (first["request_id"], first["id_checked"], first["shift"]) == ("r1", True, None)
+    assert second["shift"] == "alarm"
     with engine.begin() as connection:
+        assert connection.execute(sa.select(answer_db.schema_version.c.version)).scalar() == answer_db.VERSION
         connection.execute(answer_db.schema_version.update().values(version=answer_db.VERSION + 1))
     engine.dispose()
     with pytest.raises(UserError, match="newer than this service's"):
