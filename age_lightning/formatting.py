@@ -1,5 +1,7 @@
 """How every report and table of the project writes numbers and tables (torch-free: the till's shares.py uses it
-too)."""
+too), and what a number written as text looks like (a log's cell, a query parameter)."""
+
+NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
 
 
 def markdown_table(header: list[str], rows) -> list[str]:

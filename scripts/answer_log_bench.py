@@ -33,7 +33,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from child_timing import timed_child  # noqa: E402
-from load_test import run_level, start_server  # noqa: E402
+from load_test import free_port, run_level, start_server  # noqa: E402
 
 from age_lightning.deploy import answer_db  # noqa: E402
 from age_lightning.deploy.access import new_key  # noqa: E402
@@ -51,14 +51,6 @@ def keys_file(folder: Path) -> tuple[Path, list[str]]:
     path = folder / "keys.txt"
     path.write_text("\n".join(line for _, line in tills) + "\n")
     return path, [key for key, _ in tills]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Tills:

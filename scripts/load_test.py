@@ -36,6 +36,12 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def start_server(model: Path, port: int, extra: list[str]) -> subprocess.Popen:
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "serve.py"), f"model={model}", f"port={port}", "max_connections=256", *extra],
@@ -162,9 +168,7 @@ def main() -> None:
     files = sorted(p for p in args.photos.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     files = [files[i] for i in np.linspace(0, len(files) - 1, min(args.count, len(files))).astype(int)]
     photos = [f.read_bytes() for f in files]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     tills = [new_key(f"till-{i:02d}") for i in range(16)]
     keys_file = tempfile.NamedTemporaryFile("w", suffix=".keys", delete=False)

@@ -31,6 +31,7 @@ from age_lightning.deploy.api_schema import (
 from age_lightning.deploy.dependencies import AnyCaller, Auditor, Config, Operator, ReadyLog, ReadyService, Till
 from age_lightning.deploy.sale_context import VALUE, sale_context
 from age_lightning.deploy.uploads import read_photo
+from age_lightning.formatting import NUMBER
 
 router = APIRouter()
 log_router = APIRouter(max_body_size=4096)  # a sale's outcome is a few dozen bytes: 413 past 4 kB
@@ -65,12 +66,11 @@ async def age(request: Request, till: Till, service: ReadyService, cfg: Config) 
 
 def not_a_number(value):
     """A time must be written as one (pydantic alone would read "0.5" as seconds since 1970)."""
-    if isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str) and re.fullmatch(NUMBER, value.strip()):
         raise ValueError("give a date or a time, e.g. 2026-12-01 or 2026-12-01T08:00Z")
     return value
 
 
-NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 Since = Annotated[
     dt.datetime | None,
     BeforeValidator(not_a_number),

@@ -20,11 +20,12 @@ import pyarrow.parquet as pq
 
 from age_lightning.deploy.answer_db import EXPORT_COLUMNS
 from age_lightning.errors import UserError
+from age_lightning.formatting import NUMBER
 from age_lightning.store.answer_records import answer_batches, is_answer_log, source
 
 TRUE_WORDS = ("true", "1", "yes", "y", "t")
 FALSE_WORDS = ("false", "0", "no", "n", "f")
-NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+NUMBER_CELL = rf"^\s*{NUMBER}\s*$"
 BATCH_ROWS = 200_000  # a Parquet batch; a CSV batch is BLOCK_BYTES of text (about as many rows)
 BLOCK_BYTES = 16 << 20
 
@@ -146,7 +147,7 @@ def numbers(array: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(value, valid) of a numeric column stored as numbers or text."""
     if not (pa.types.is_floating(array.type) or pa.types.is_integer(array.type)):
         text = array.cast(pa.string())
-        valid_text = pc.fill_null(pc.match_substring_regex(text, NUMBER), False)
+        valid_text = pc.fill_null(pc.match_substring_regex(text, NUMBER_CELL), False)
         array = pc.if_else(valid_text, text, pa.scalar(None, pa.string())).cast(pa.float64())
     values = np.asarray(pc.fill_null(array.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False))
     return values, np.isfinite(values)
