@@ -24,6 +24,7 @@ HARMFUL = np.array([-1.0, -1.0, 1.0])  # darker, flatter, noisier
 DELTA = 0.01
 EPSILONS = np.array([-2.0, -1.0, 0.0])  # betting functions 1 + e (p - 1/2): bet on small p, or not at all
 JUMP = 0.01
+CEILING = 1e12  # far above any alarm level 1/delta
 
 
 def photo_statistics(inputs: np.ndarray) -> np.ndarray:
@@ -83,10 +84,12 @@ class ShiftReference:
 
 def jumper_step(capital: np.ndarray, p: np.ndarray) -> np.ndarray:
     """The Simple Jumper's capitals (..., 3) after p-values `p` (...): redistribute JUMP of the total evenly,
-    then bet. The evidence is the capitals' sum (it starts at 1)."""
+    then bet. The evidence is the capitals' sum (it starts at 1). Capital above CEILING is thrown away, so that a
+    long shifted stream never overflows: a bettor who discards money is still a supermartingale, and Ville's bound
+    holds."""
     total = capital.sum(axis=-1, keepdims=True)
     capital = (1 - JUMP) * capital + JUMP * total / len(EPSILONS)
-    return capital * (1 + EPSILONS * (np.asarray(p)[..., None] - 0.5))
+    return np.minimum(capital * (1 + EPSILONS * (np.asarray(p)[..., None] - 0.5)), CEILING)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from age_lightning.faces import RECORD_COLUMNS
 from age_lightning.images import decode_threads
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4  # 4: the face record holds the eye distance
 
 
 def cache_key(paths: list[str], spec: InputSpec) -> str:

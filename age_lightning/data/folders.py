@@ -13,6 +13,7 @@ import pandas as pd
 
 from age_lightning.data import cache
 from age_lightning.data.labels import (
+    UNKNOWN,
     LabelsFormat,
     LabelsSpec,
     Problem,
@@ -96,7 +97,8 @@ class LabeledFolders:
 
     def group_columns(self, rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
         """The named group columns for `rows` (one of this object's tables): `source` is the folder, any other is
-        read from that folder's labels.csv (`labels.label_columns`)."""
+        read from that folder's labels.csv (`labels.label_columns`). With several folders, one that lacks a column
+        gives UNKNOWN for its photos (All-Age-Faces has no race); a column no folder has is an error."""
         values = pd.DataFrame(index=rows.index, columns=columns, dtype=object)
         if "source" in columns:
             values["source"] = rows["source"]
@@ -104,10 +106,16 @@ class LabeledFolders:
         for source, spec in zip(self.sources, self.specs) if labelled else ():
             chosen = rows["source"] == source
             try:
-                found = label_columns(spec, rows.loc[chosen, "line"].to_numpy(), labelled)
+                found = label_columns(spec, rows.loc[chosen, "line"].to_numpy(), labelled, len(self.specs) > 1)
             except DatasetError as error:
                 raise DatasetError(f"groups={columns}: {error}") from None
             values.loc[chosen, labelled] = found.to_numpy()
+        nowhere = [c for c in labelled if (values[c] == UNKNOWN).all()]
+        if nowhere and len(self.specs) > 1:
+            raise DatasetError(
+                f"groups={columns}: no photo of {self.sources} has a value for {nowhere} (no labels.csv "
+                "has the column, or it is empty)"
+            )
         return values
 
     def _validate(self) -> pd.DataFrame:

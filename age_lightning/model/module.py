@@ -85,6 +85,7 @@ class AgeRegressor(L.LightningModule):
         self.save_hyperparameters(logger=False, ignore=["optimizer", "scheduler"])
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.backbone = build_resnet50(weights, weights_path, download)
+        self.initial_weights = weights  # what the backbone started from (the model card says it)
         outputs = 1 if head == "point" else 2
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.backbone.num_features, outputs))
         if freeze_backbone:
@@ -237,6 +238,7 @@ class AgeRegressor(L.LightningModule):
         self.calibration = Calibration.from_dict(checkpoint.get("calibration"))
         self.error_model = ErrorModel.from_dict(checkpoint.get("error_model"))
         self.shift_reference = ShiftReference.from_dict(checkpoint.get("shift_reference"))
+        self.initial_weights = checkpoint.get("hyper_parameters", {}).get("weights")  # load_checkpoint drops them
 
     def configure_optimizers(self):
         head = [p for p in self.head.parameters() if p.requires_grad]

@@ -8,13 +8,18 @@ import logging
 from pathlib import Path
 
 import hydra
+import numpy as np
 import pandas as pd
+import torch
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+from rich.progress import track
 from torch.utils.tensorboard import SummaryWriter
 
 from age_lightning.ages import ID_CHECK_AGE
 from age_lightning.calibration import Calibration
 from age_lightning.evaluation import plots
+from age_lightning.evaluation.accuracy import accuracy_by_age, face_size_row
 from age_lightning.evaluation.groups import audit, flat_group_scalars
 from age_lightning.evaluation.metrics import (
     age_check_curve,
@@ -27,6 +32,7 @@ from age_lightning.evaluation.metrics import (
 )
 from age_lightning.evaluation.render import PLOTS, render_report
 from age_lightning.faces import NO_FACE
+from age_lightning.input_spec import PhotoPreparer
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint, predict_ages
 from age_lightning.shares import ErrorModel
 
@@ -72,9 +78,12 @@ def evaluate(cfg: DictConfig) -> dict:
     )
     if scale is not None:
         table["scale"] = scale
-    groups = list(cfg.get("groups") or []) + (["source"] if table["source"].nunique() > 1 else [])
-    if groups:
-        table[groups] = datamodule.folders.group_columns(rows, groups).to_numpy()
+    if "eye_distance" in rows:
+        table["eye_distance"] = rows["eye_distance"].to_numpy()
+    labelled = list(cfg.get("groups") or []) + (["source"] if table["source"].nunique() > 1 else [])
+    if labelled:
+        table[labelled] = datamodule.folders.group_columns(rows, labelled).to_numpy()
+    table, groups = with_intersections(table, labelled)
     problems = [p for found in datamodule.folders.problems.values() for p in found]
     no_face = sum(p.reason == NO_FACE for p in problems)
     context = {
@@ -87,6 +96,8 @@ def evaluate(cfg: DictConfig) -> dict:
         "no_face_rows": no_face,
         "rows_with_face": len(datamodule.folders.table("all")),
     }
+    if datamodule.spec.faces.aligns and cfg.face_sizes.photos:
+        context["face_sizes"] = face_size_sweep(model, datamodule.spec, rows, cfg.face_sizes)
     out_dir = Path(cfg.paths.output_dir)
     threshold = cfg.age_check.threshold or model.hparams.get("id_check_age", ID_CHECK_AGE)
     metrics = write_evaluation(
@@ -105,6 +116,39 @@ def evaluate(cfg: DictConfig) -> dict:
                 writer.add_scalar(tag, value)
     log.info("MAE %.2f years on %d photos; report: %s", metrics["mae"], metrics["n"], out_dir / "report.md")
     return metrics
+
+
+def with_intersections(table: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The table with a column for each pair of group columns ("gender+race": "female+asian"), and all the group
+    columns: audits report intersections, where a model's errors often hide."""
+    pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1 :]]
+    crossed = {f"{a}+{b}": table[a].astype(str) + "+" + table[b].astype(str) for a, b in pairs}
+    return table.assign(**crossed), [*columns, *crossed]
+
+
+def face_size_sweep(model, spec, rows: pd.DataFrame, settings: DictConfig) -> list[dict]:
+    """How accuracy and detection fall as the face gets smaller (a camera further away): up to settings.photos of
+    the split's photos (chosen at random, seed 0), each shrunk by every factor in settings.scales and run through
+    the till's path (face step, network); one `face_size_row` per factor."""
+    chosen = rows.sample(min(settings.photos, len(rows)), random_state=0)
+    prepare = PhotoPreparer(spec)
+    photos = [prepare.load(path) for path in chosen["path"]]
+    found = []
+    for scale in track(settings.scales, description=f"Shrinking {len(photos)} faces"):
+        inputs, eyes = [], []
+        for photo in photos:
+            size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
+            image, record = prepare(photo.resize(size, Image.Resampling.BILINEAR))
+            inputs.append(image)
+            eyes.append(record.get("eye_distance", np.nan))
+        detected = [i for i, image in enumerate(inputs) if image is not None]
+        predicted = np.full(len(photos), np.nan)
+        if detected:
+            with torch.inference_mode():
+                batch = torch.from_numpy(np.stack([inputs[i] for i in detected])).to(model.device)
+                predicted[detected] = model.predict_age(batch).float().cpu().numpy()
+        found.append(face_size_row(scale, chosen["age"].to_numpy(), predicted, eyes))
+    return found
 
 
 def write_evaluation(
@@ -129,6 +173,7 @@ def write_evaluation(
         table = table.assign(age_low=low, age_high=high, asks_for_id=calibration.asks_for_id(predicted, scale))
     table.to_csv(out_dir / "predictions.csv", index=False, float_format="%.2f")
     metrics = {**context, **evaluation_metrics(real, predicted, threshold, target, scale, calibration)}
+    metrics["accuracy"] = accuracy_by_age(real, predicted)
     if scale is not None and not calibration:
         metrics["uncertainty"] = {"calibrated": False}
     if error_model is not None:

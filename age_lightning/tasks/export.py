@@ -1,15 +1,17 @@
 """The export task: a checkpoint for deployment (export.py is its command).
 
 Writes model.onnx (dynamic batch; input: normalized images; outputs: age in years, de-normalized and clamped
-inside the graph, and for an uncertain head age_scale in years) and model.json with what a runtime needs (see
-`metadata`, including the calibration that turns age and scale into bounds and the ID rule). With `int8=true
-calibration_dir=<photos>` also model_int8.onnx/.json: a static int8 copy calibrated on those photos.
+inside the graph, and for an uncertain head age_scale in years), model.json with what a runtime needs (`ModelFile`,
+including the calibration that turns age and scale into bounds and the ID rule) and MODEL_CARD.md
+(`evaluation.card`). With `int8=true calibration_dir=<photos>` also model_int8.onnx/.json: a static int8 copy
+calibrated on those photos.
 """
 
 import hashlib
 import json
 import logging
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +22,12 @@ import age_lightning
 from age_lightning.deploy.model_file import ModelFile
 from age_lightning.deploy.predict_files import input_files
 from age_lightning.errors import UserError
+from age_lightning.evaluation.card import card_figures, render_card
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import checkpoint_spec, load_checkpoint
 
 log = logging.getLogger(__name__)
+CARD_FILE = "MODEL_CARD.md"
 
 
 class AgeInYears(torch.nn.Module):
@@ -61,15 +65,37 @@ def model_file(model, trained_data: dict, ckpt_path: str, model_file: str) -> Mo
     )
 
 
-def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18) -> Path:
-    """Checkpoint -> output_dir/model.onnx + model.json."""
+def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18, evaluation: str | None = None) -> Path:
+    """Checkpoint -> output_dir/model.onnx + model.json + MODEL_CARD.md (its figures from `evaluation`, evaluate.py's
+    output folder for this checkpoint; without one the card says the model was never evaluated)."""
     model, trained_data = load_checkpoint(ckpt_path, device="cpu")
+    metrics = evaluation_metrics(evaluation, ckpt_path) if evaluation else None
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "model.onnx"
-    found = model_file(model, trained_data, ckpt_path, path.name)
+    found = replace(model_file(model, trained_data, ckpt_path, path.name), card=card_figures(metrics))
     export_model(model, found.spec.image_size, path, opset)
     found.write(path.with_suffix(".json"))
+    details = {"initial_weights": model.initial_weights, "data_root": trained_data.get("root")}
+    (output_dir / CARD_FILE).write_text(render_card(found.to_dict(), details, found.card))
     return path
+
+
+def evaluation_metrics(folder: str | Path, ckpt_path: str) -> dict:
+    """metrics.json of evaluate.py's output `folder`, which must be of this checkpoint."""
+    path = Path(folder) / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UserError(
+            f"evaluation={folder}: cannot read {path} ({error}); give evaluate.py's output folder"
+        ) from None
+    evaluated = metrics.get("checkpoint")
+    if not evaluated or Path(evaluated).resolve() != Path(ckpt_path).resolve():
+        raise UserError(
+            f"evaluation={folder} evaluated checkpoint {evaluated}, not {ckpt_path}: the card must describe this "
+            f"model (python evaluate.py ckpt_path={ckpt_path} split=test)"
+        )
+    return metrics
 
 
 def export_model(model, image_size: int, path: Path, opset: int = 18) -> None:
@@ -149,8 +175,8 @@ def export(cfg: DictConfig) -> None:
     """model.onnx + model.json (and with int8=true the quantized copy) for predict_onnx.py and serve.py."""
     if cfg.int8 and not cfg.calibration_dir:
         raise UserError("int8=true needs calibration_dir=<a folder of photos like the ones to predict>")
-    path = export_onnx(cfg.ckpt_path, Path(cfg.output_dir or cfg.paths.output_dir), cfg.opset)
-    print(f"written: {path} and {path.with_suffix('.json')}")
+    path = export_onnx(cfg.ckpt_path, Path(cfg.output_dir or cfg.paths.output_dir), cfg.opset, cfg.evaluation)
+    print(f"written: {path}, {path.with_suffix('.json')} and {path.with_name(CARD_FILE)}")
     if cfg.int8:
         spec = ModelFile.read(path.with_suffix(".json")).spec
         calibration = calibration_images(cfg.calibration_dir, spec, cfg.calibration_photos)

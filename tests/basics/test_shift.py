@@ -72,3 +72,10 @@ def test_a_till_keeps_its_alarm_until_cleared_and_the_reference_round_trips():
     reference = ShiftReference.fit(np.random.default_rng(3).normal(size=(50, 3)))
     again = ShiftReference.from_dict(reference.to_dict())
     assert np.allclose(again.center, reference.center, atol=1e-6) and len(again.strangeness) == 50
+
+
+def test_a_long_shifted_stream_never_overflows_and_stays_alarmed():
+    capital = np.full(len(EPSILONS), 1 / len(EPSILONS))
+    for _ in range(20_000):  # p near 0 on every photo: capital would reach 2 ** 20,000 unchecked
+        capital = jumper_step(capital, np.array(0.0))
+    assert np.isfinite(capital).all() and 1 / DELTA <= capital.sum() <= len(EPSILONS) * 1e12

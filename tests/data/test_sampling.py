@@ -59,5 +59,14 @@ def test_source_weights_lean_towards_a_folder_after_balancing():
     assert (
         balance_weights(rows, BalanceSettings(by=[], source_weights={})) is None
     )  # nothing to weigh: every photo once per epoch
-    with pytest.raises(UserError, match="folder of data.root"):
+    with pytest.raises(UserError, match="a data.root folder"):
         balance_weights(rows, BalanceSettings(by=["source"], source_weights={"c": 2}))
+
+
+def test_band_weights_draw_the_decisive_ages_more_often_after_balancing():
+    rows = table({("a", 15): 100, ("a", 20): 100, ("a", 30): 400, ("a", 70): 100})
+    weights = balance_weights(rows, BalanceSettings(by=["age_band"], band_weights={"13-17": 2, "18-24": 2}))
+    share = {age: weights[rows["age"] == age].sum() / weights.sum() for age in (15, 20, 30, 70)}
+    assert share[15] == share[20] == pytest.approx(2 * share[30]) and share[30] == pytest.approx(share[70])
+    with pytest.raises(UserError, match=r"an age band \(\['13-17', '18-24', '25-39', '60\+'\]\)"):
+        balance_weights(rows, BalanceSettings(by=[], band_weights={"0-12": 2}))

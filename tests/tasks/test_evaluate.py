@@ -120,3 +120,50 @@ def test_predict_and_eda_commands(tiny_checkpoint, tmp_path):
     run = next((tmp_path / "logs" / "eda" / "runs").iterdir())
     assert (run / "samples.png").read_bytes()[:8] == PNG_SIGNATURE
     assert (run / "age_histogram.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_evaluate_with_the_face_step_shrinks_faces_and_crosses_groups(tiny_checkpoint, make_folder, tmp_path):
+    """Two folders, one without a race column: the audit crosses the groups (race unknown where a folder has no
+    such column), and the face-size sweep finds the face at full size but not when shrunk to a few pixels."""
+    import shutil
+
+    ages = [13, 16, 19, 25, 33, 40, 52, 70]  # every folder is split on its own: 8 rows each
+    rows = {
+        "tight": (
+            "file_name,real_age,gender,race",
+            [(f"t{a}.jpg", a, "female", "" if a < 40 else "white") for a in ages],
+        ),
+        "loose": ("file_name,real_age,gender", [(f"l{a}.jpg", a, "male" if a < 30 else "female") for a in ages]),
+    }
+    roots = [
+        make_folder(found, images=[], header=header, root=tmp_path / name) for name, (header, found) in rows.items()
+    ]
+    for root, (_, found) in zip(roots, rows.values()):
+        for name, *_ in found:
+            shutil.copy(ASTRONAUT, root / "final_files" / name)
+    cfg = compose_config(
+        "evaluate",
+        [
+            f"ckpt_path={tiny_checkpoint['best_checkpoint']}",
+            f"data.root=[{roots[0]},{roots[1]}]",
+            "split=all",
+            "faces=align",
+            "groups=[gender,race]",
+            "face_sizes.scales=[1.0,0.5,0.03]",
+            f"paths.output_dir={tmp_path / 'out'}",
+        ],
+    )
+    metrics = evaluate(cfg)
+    assert set(metrics["groups"]) == {"gender", "race", "source", "gender+race", "gender+source", "race+source"}
+    assert set(metrics["groups"]["race"]["values"]) == {"white", "unknown"}
+    assert metrics["groups"]["gender+race"]["values"]["female+unknown"]["n"] == 4 + 5  # tight under 40, loose 30+
+    full, half, tiny = metrics["face_sizes"]
+    assert full["detected"]["count"] == half["detected"]["count"] == 16 and tiny["detected"]["count"] == 0
+    assert half["eye_distance"] == pytest.approx(full["eye_distance"] / 2, rel=0.15) and tiny["accuracy"]["n"] == 0
+    predictions = pd.read_csv(tmp_path / "out" / "predictions.csv")
+    assert predictions["eye_distance"].between(0.9 * full["eye_distance"], 1.1 * full["eye_distance"]).all()
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["accuracy"]["years"]["16"]["n"] == 2
+
+    cfg.groups = ["gender", "religion"]
+    with pytest.raises(UserError, match=r"no photo of .* has a value for \['religion'\]"):
+        evaluate(cfg)

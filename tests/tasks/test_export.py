@@ -13,7 +13,7 @@ from age_lightning.errors import UserError
 from age_lightning.input_spec import InputSpec, PhotoPreparer
 from age_lightning.model.inference import load_checkpoint
 from age_lightning.tasks.export import calibration_images, export_onnx, quantize_int8
-from helpers import ROOT, run_command
+from helpers import ROOT, compose_config, run_command
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +120,35 @@ def test_predict_onnx_options_are_typed(exported, tmp_path):
     assert result.returncode == 1 and "batch_size" in result.stderr and "Traceback" not in result.stderr
     result = run_command("predict_onnx.py", f"model={exported}", f"input={tmp_path}", "colour=red", cwd=tmp_path)
     assert result.returncode == 1 and "colour" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_export_writes_a_model_card_from_this_checkpoints_evaluation(
+    tiny_uncertain_checkpoint, tiny_checkpoint, tmp_path
+):
+    from age_lightning.deploy.model_file import ModelFile
+    from age_lightning.tasks.evaluate import evaluate
+
+    checkpoint = tiny_uncertain_checkpoint["best_checkpoint"]
+    overrides = [f"ckpt_path={checkpoint}", f"data.root={tiny_uncertain_checkpoint['data_root']}"]
+    metrics = evaluate(compose_config("evaluate", [*overrides, f"paths.output_dir={tmp_path / 'evaluation'}"]))
+    path = export_onnx(checkpoint, tmp_path / "deploy", evaluation=str(tmp_path / "evaluation"))
+
+    figures = json.loads(path.with_suffix(".json").read_text())["card"]
+    assert figures["mae"] == pytest.approx(metrics["mae"]) and figures["evaluated"]["n"] == metrics["n"]
+    interval = metrics["uncertainty"]["calibrated_rules"]["interval"]
+    assert figures["interval_rule"]["minors_pass_through"] == interval["minors_pass_through"]
+    assert figures["accuracy"] == metrics["accuracy"] and ModelFile.read(path.with_suffix(".json")).card == figures
+    card = (tmp_path / "deploy" / "MODEL_CARD.md").read_text()
+    assert f"Overall MAE: **{metrics['mae']:.2f} years**" in card and "## The promise, in plain words" in card
+    assert "What is missing" not in card and "a minor aged 0-17 passes unasked with probability at most 25.0%" in card
+
+    with pytest.raises(UserError, match="evaluated checkpoint .* not .*: the card must describe this model"):
+        export_onnx(tiny_checkpoint["best_checkpoint"], tmp_path / "other", evaluation=str(tmp_path / "evaluation"))
+    with pytest.raises(UserError, match="cannot read"):
+        export_onnx(checkpoint, tmp_path / "other", evaluation=str(tmp_path))
+
+
+def test_an_uncalibrated_model_never_evaluated_gets_a_card_saying_so(exported):
+    card = exported.with_name("MODEL_CARD.md").read_text()
+    assert "**Never evaluated**" in card and "**Not calibrated**" in card and "Quantitative analyses" not in card
+    assert json.loads(exported.with_suffix(".json").read_text())["card"] is None
