@@ -3,7 +3,8 @@ soon where a till's camera goes dim, and what it does on changes that should not
 the 13-17 year olds passing the ID rule.
 
     python scripts/shift_bench.py --predictions <evaluate.py's predictions.csv> --model <model.onnx> \
-        --data-root <utkface> <aaf_train> [--streams 200] [--stream-photos 5000] [--csv shift.csv]
+        --data-root <utkface> <aaf_train> [--streams 200] [--stream-photos 5000] [--csv shift.csv] \
+        [--sources aaf_train] [--conditions "as is" dim]
 
 Each condition transforms the test split's photos (as they are; dim: 35% of the light and sensor noise; blur;
 JPEG at quality 20; the face at half the size), runs them through the till's path (the face step, the model, the
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from age_lightning.deploy.model_file import ModelFile  # noqa: E402
 from age_lightning.deploy.onnx_model import OnnxAgeModel  # noqa: E402
+from age_lightning.formatting import markdown_table, pct  # noqa: E402
 from age_lightning.input_spec import PhotoPreparer  # noqa: E402
 from age_lightning.shift import DELTA, EPSILONS, ShiftReference, jumper_step, photo_statistics  # noqa: E402
 
@@ -95,22 +97,25 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--stream-photos", type=int, default=5000)
     parser.add_argument("--limit", type=int, default=0, help="only this many test photos, spread evenly (0: all)")
+    parser.add_argument("--sources", nargs="+", help="only the test photos of these folders (names)")
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), default=list(CONDITIONS))
     parser.add_argument("--csv", type=Path)
     args = parser.parse_args()
     model = OnnxAgeModel(args.model)
     reference = ModelFile.read(args.model.with_suffix(".json")).shift_reference
     folders = {root.name: root / "final_files" for root in args.data_root}
     with open(args.predictions, newline="") as f:
-        rows = list(csv.DictReader(f))
+        rows = [row for row in csv.DictReader(f) if not args.sources or row["source"] in args.sources]
     if args.limit:  # spread over the file (its sources come one after the other)
         rows = [rows[i] for i in np.linspace(0, len(rows) - 1, min(args.limit, len(rows))).astype(int)]
     files = [folders[row["source"]] / row["file_name"] for row in rows]
     ages = np.array([float(row["real_age"]) for row in rows])
-    teens = (ages >= 13) & (ages < 18)
-    found = {name: till_path(files, condition, model, seed=7) for name, condition in CONDITIONS.items()}
-    as_is = found["as is"][0]
-    found["buyers under 13 only"] = (np.where((ages < 13)[:, None], as_is, np.nan), found["as is"][1])
-    found["buyers over 60 only"] = (np.where((ages > 60)[:, None], as_is, np.nan), found["as is"][1])
+    teens, adults = (ages >= 13) & (ages < 18), ages >= 25
+    found = {name: till_path(files, CONDITIONS[name], model, seed=7) for name in args.conditions}
+    if "as is" in found:
+        as_is = found["as is"][0]
+        found["buyers under 13 only"] = (np.where((ages < 13)[:, None], as_is, np.nan), found["as is"][1])
+        found["buyers over 60 only"] = (np.where((ages > 60)[:, None], as_is, np.nan), found["as is"][1])
     table = []
     for n, (name, (statistics, asks)) in enumerate(found.items()):
         first = streams(reference, statistics, args.streams, args.stream_photos, seed=n)
@@ -120,19 +125,18 @@ def main() -> None:
                 "stream": name,
                 "photos_with_a_face": int((~np.isnan(statistics).any(axis=1)).sum()),
                 "teens_passing": round(float((~asks[teens]).mean()), 4),
+                "adults_asked": round(float(asks[adults].mean()), 4),
                 "streams_alarmed": round(float((first >= 0).mean()), 4),
                 "median_alarm_photo": int(np.median(alarmed)) if len(alarmed) else None,
             }
         )
         print(table[-1], flush=True)
     print(f"\n{len(files)} test photos ({teens.sum()} aged 13-17); {args.streams} streams of {args.stream_photos}")
-    print("| stream | photos with a face | 13-17 passing the rule | streams alarmed | median photo of the alarm |")
-    print("|---|---|---|---|---|")
-    for row in table:
-        print(
-            f"| {row['stream']} | {row['photos_with_a_face']} | {row['teens_passing']:.1%} | "
-            f"{row['streams_alarmed']:.1%} | {row['median_alarm_photo']} |"
-        )
+    header = ["stream", "photos with a face", "13-17 passing the rule", "adults 25+ asked", "streams alarmed"]
+    cells = ["stream", "photos_with_a_face", "teens_passing", "adults_asked", "streams_alarmed", "median_alarm_photo"]
+    shares = {"teens_passing", "adults_asked", "streams_alarmed"}
+    rows = [[pct(row[key]) if key in shares else row[key] for key in cells] for row in table]
+    print("\n".join(markdown_table([*header, "median photo of the alarm"], rows)))
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(table[0]))
