@@ -49,10 +49,10 @@ class AnswerLog:
     async def stop(self) -> None:
         """Commit what is queued (for up to `timeout_s`), then stop; the service's shutdown has waited for its
         requests first."""
-        for _ in range(int(self.timeout_s / 0.01)):
-            if self.queue.empty():
-                break
-            await asyncio.sleep(0.01)
+        try:
+            await asyncio.wait_for(self.queue.join(), self.timeout_s)
+        except asyncio.TimeoutError:
+            log.error("The answer log stopped with %d answer(s) uncommitted", self.queue.qsize())
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -92,6 +92,7 @@ class AnswerLog:
             for _, done in group:
                 if not done.done():
                     done.set_result(committed)
+                self.queue.task_done()
 
     async def write(self, function, *args):
         """`function(engine, *args)` on the writer thread (a sale's outcome): SQLAlchemyError if the log fails."""
