@@ -268,7 +268,8 @@ def _groups_section(groups: dict, calibrated: bool) -> list[str]:
     lines = [
         "### By group",
         "",
-        f'Groups as the labels record them (and the photo folder); intersections as `a+b`. "{TOO_FEW}": fewer than '
+        "Groups as the labels record them (and the photo folder; `unknown`: the labels do not say); intersections "
+        f'as `a+b`. "{TOO_FEW}": fewer than '
         f"{MIN_PHOTOS} photos (for the error) or {MIN_ADULTS} adults, or too few minors for a rate below the cap "
         "to show.",
         "",
@@ -290,7 +291,7 @@ def _groups_section(groups: dict, calibrated: bool) -> list[str]:
                     column,
                     "photos",
                     "MAE (years, 95% interval)",
-                    f"minors not asked ({name})",
+                    f"minors (0-17) not asked ({name})",
                     f"{ADULTS} asked ({name})",
                 ],
                 rows,
@@ -304,7 +305,10 @@ def _face_size_section(figures: dict) -> list[str]:
     lines = ["### By face size: how far the camera may be", ""]
     if figures.get("detection_rate") is None:
         return [*lines, "The model takes the whole photo (no face step): no face size was measured.", ""]
-    lines += [f"The face step found a face in {pct(figures['detection_rate'])} of the evaluated folder's photos.", ""]
+    lines += [
+        f"The face step found a face in {pct(figures['detection_rate'], 2)} of the evaluated folders' photos.",
+        "",
+    ]
     sweep = figures.get("face_sizes")
     if not sweep:
         return [*lines, "Not measured: evaluate with `face_sizes.photos=300` to shrink photos and see.", ""]
@@ -319,8 +323,9 @@ def _face_size_section(figures: dict) -> list[str]:
     ]
     return [
         *lines,
-        f"{sweep[0]['detected']['n']} test photos shrunk by each factor and run through the till's path. Keep the "
-        "camera close enough for the faces to be at least as large as the last row whose error is still acceptable.",
+        f"{sweep[0]['detected']['n']} test photos (their face found at full size) shrunk by each factor and run "
+        "through the till's path. Keep the camera close enough for the faces to be at least as large as the last row "
+        "whose error is still acceptable.",
         "",
         *markdown_table(
             ["shrunk by", "pixels between the eyes (median)", "face found", "MAE (years)", "within 1 year"], rows

@@ -78,7 +78,7 @@ def test_card_states_the_evaluation_and_what_is_missing():
     big = next(line for line in card.splitlines() if line.startswith("| big |"))
     assert TOO_FEW not in big
     assert f"{100 * metrics['age_check']['minors_pass_through']['share']:.1f}%" in card
-    assert "99.7%" in card  # the face step found 1,200 of 1,204 photos
+    assert "99.67%" in card  # the face step found 1,200 of 1,204 photos
     for section in ("Model details", "Intended use", "Factors", "Metrics", "Ethical considerations", "Caveats"):
         assert f"## {section}" in card
 
