@@ -37,6 +37,7 @@ from age_lightning.model.inference import checkpoint_spec, load_checkpoint, pred
 from age_lightning.shares import ErrorModel
 
 log = logging.getLogger(__name__)
+SWEEP_BATCH = 64
 MIN_SUBSET = 100  # a group value needs this many photos for its own p_minor reliability
 
 
@@ -143,10 +144,11 @@ def face_size_sweep(model, spec, rows: pd.DataFrame, settings: DictConfig) -> li
             eyes.append(record.get("eye_distance", np.nan))
         detected = [i for i, image in enumerate(inputs) if image is not None]
         predicted = np.full(len(photos), np.nan)
-        if detected:
+        for start in range(0, len(detected), SWEEP_BATCH):
+            chunk = detected[start : start + SWEEP_BATCH]
             with torch.inference_mode():
-                batch = torch.from_numpy(np.stack([inputs[i] for i in detected])).to(model.device)
-                predicted[detected] = model.predict_age(batch).float().cpu().numpy()
+                batch = torch.from_numpy(np.stack([inputs[i] for i in chunk])).to(model.device)
+                predicted[chunk] = model.predict_age(batch).float().cpu().numpy()
         found.append(face_size_row(scale, chosen["age"].to_numpy(), predicted, eyes))
     return found
 
