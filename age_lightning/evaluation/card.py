@@ -146,26 +146,31 @@ def _metrics_section() -> list[str]:
 
 
 def _data_section(details: dict, figures: dict | None) -> list[str]:
-    roots = details.get("data_root") or []
-    roots = [roots] if isinstance(roots, str) else list(roots)
+    roots = _folders(details.get("data_root"))
     terms = sorted({term for root in roots for key, term in DATA_TERMS.items() if key in str(root).lower()})
     lines = ["## Training and evaluation data", ""]
     lines.append(f"- Trained on: {', '.join(f'`{r}`' for r in roots) or 'not recorded'}.")
     lines.append(
         "- Terms: "
         + (
-            "; ".join(terms) + ". Neither allows commercial use: a store needs a model trained on data it may use."
+            "; ".join(terms) + ". None allows commercial use: a store needs a model trained on data it may use."
             if terms
             else "check each training folder's licence before any commercial use."
         )
     )
     if figures:
         found = figures["evaluated"]
+        folders = ", ".join(f"`{r}`" for r in _folders(found["data_root"]))
         lines.append(
-            f"- Evaluated on: the `{found['split']}` split of `{found['data_root']}`, {found['n']} photos with a "
-            "face, none seen in training or calibration."
+            f"- Evaluated on: the `{found['split']}` split of {folders}, {found['n']} photos with a face, none seen in "
+            "training or calibration."
         )
     return [*lines, ""]
+
+
+def _folders(roots) -> list[str]:
+    """data.root as recorded: one folder or a list of them."""
+    return [roots] if isinstance(roots, str) else [str(root) for root in roots or []]
 
 
 def _missing(calibration: Calibration | None, figures: dict | None) -> list[str]:

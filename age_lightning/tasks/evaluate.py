@@ -89,7 +89,7 @@ def evaluate(cfg: DictConfig) -> dict:
     no_face = sum(p.reason == NO_FACE for p in problems)
     context = {
         "checkpoint": str(cfg.ckpt_path),
-        "data_root": str(cfg.data.root),
+        "data_root": OmegaConf.to_container(cfg.data.root) if OmegaConf.is_list(cfg.data.root) else str(cfg.data.root),
         "split": cfg.split,
         "flip_average": bool(model.hparams.flip_average),
         "faces": datamodule.spec.faces.mode,
