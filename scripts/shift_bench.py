@@ -58,9 +58,10 @@ CONDITIONS = {
 
 
 def till_path(files: list[Path], condition, model: OnnxAgeModel, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """For each photo: its statistics (NaN without a face) and whether the ID rule asks (True without a face)."""
+    """For each photo: its statistics and predicted age (NaN without a face), and whether the ID rule asks (True
+    without a face)."""
     prepare, rng = PhotoPreparer(model.spec), np.random.default_rng(seed)
-    statistics, asks = np.full((len(files), 3), np.nan), np.ones(len(files), bool)
+    statistics, asks = np.full((len(files), 4), np.nan), np.ones(len(files), bool)
     inputs, where = [], []
     for n, file in enumerate(files):
         faces = prepare.every_face(condition(prepare.load(file), rng), 1)
@@ -71,7 +72,7 @@ def till_path(files: list[Path], condition, model: OnnxAgeModel, seed: int) -> t
         batch = np.stack(inputs[start : start + 64])
         ages, scales = model(batch)
         rows = where[start : start + 64]
-        statistics[rows] = photo_statistics(batch)
+        statistics[rows] = np.column_stack([photo_statistics(batch), ages])
         asks[rows] = model.spec.id_check.asks_for_id(ages, scales)
     return statistics, asks
 
@@ -83,7 +84,8 @@ def streams(reference: ShiftReference, statistics: np.ndarray, count: int, photo
     capital = np.full((count, len(EPSILONS)), 1 / len(EPSILONS))
     first = np.full(count, -1)
     for photo in range(photos):
-        p = reference.p_values(usable[rng.integers(len(usable), size=count)], rng)
+        drawn = usable[rng.integers(len(usable), size=count)]
+        p = reference.p_values(drawn[:, :3], drawn[:, 3], rng)
         capital = jumper_step(capital, p)
         first[(capital.sum(axis=1) >= 1 / DELTA) & (first < 0)] = photo
     return first

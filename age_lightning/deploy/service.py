@@ -87,8 +87,8 @@ class AgeService:
             self.metrics.faces.observe(len(prepared))
             if not prepared:
                 return [], None
-            shift = self.shift.observe(till, prepared[0][0])
             ages, scales = await self.batcher.predict([array for array, _ in prepared])
+            shift = self.shift.observe(till, prepared[0][0], float(ages[0]))
             found = answers(ages, scales, self.id_check, self.minor)
             if shift == ALARM:
                 found = [{**face, "asks_for_id": True} for face in found]

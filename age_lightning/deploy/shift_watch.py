@@ -24,13 +24,13 @@ class ShiftWatch:
         self.tills: dict[str, TillShift] = {}
         self.rng = np.random.default_rng()
 
-    def observe(self, till: str, inputs: np.ndarray) -> str | None:
-        """The till's state after a photo whose preferred face is `inputs` (the network input): none or alarm;
-        None for a model without a shift reference."""
+    def observe(self, till: str, inputs: np.ndarray, predicted_age: float) -> str | None:
+        """The till's state after a photo whose preferred face is `inputs` (the network input), answered
+        `predicted_age`: none or alarm; None for a model without a shift reference."""
         if self.reference is None:
             return None
         state = self.tills.setdefault(till, TillShift())
-        p = self.reference.p_values(photo_statistics(inputs[None]), self.rng)[0]
+        p = self.reference.p_values(photo_statistics(inputs[None]), np.array([predicted_age]), self.rng)[0]
         if state.observe(float(p), self.delta):
             self.metrics.shift_alarms.labels(till).inc()
             log.warning(

@@ -3,7 +3,8 @@ the calibration photos. The same test as the service's (age_lightning.shift), ph
 order, one test martingale per till; read in batches, with each till's state a few numbers, so a year's log fits.
 
 A predictions file from predict_onnx.py or predict.py, or a log with their columns, carries the statistics the
-test needs (brightness, contrast, roughness); a file without a till column is one till.
+test needs (brightness, contrast, roughness, and the predicted age they are compared at); a file without a till
+column is one till.
 """
 
 import csv
@@ -18,6 +19,8 @@ from age_lightning.errors import UserError
 from age_lightning.shift import DELTA, STATISTICS, ShiftReference, TillShift
 from age_lightning.store.answer_records import source
 from age_lightning.store.sales_log import header, numbers, record_batches, text
+
+LOOKS = (*STATISTICS, "predicted_age")  # what each row's p-value is computed from
 
 ONE_TILL = "(all)"
 CURVE_POINTS = 2000  # each till's evidence curve is kept at most this finely (for the chart)
@@ -62,7 +65,7 @@ def replay(
     (no face, not an image) are left out, and malformed ones go to `on_problems` as (line, reason)."""
     path = source(path)
     columns = header(path, "predictions")
-    missing = [name for name in STATISTICS if name not in columns]
+    missing = [name for name in LOOKS if name not in columns]
     if missing:
         raise UserError(
             f"{path} has no column {', '.join(missing)}: predict it again with this version (predict_onnx.py), "
@@ -71,14 +74,18 @@ def replay(
     grouped = by in columns
     rng = np.random.default_rng(seed)
     tills: dict[str, TillDrift] = {}
-    for first, batch in record_batches(path, [*STATISTICS, *([by] if grouped else [])]):
-        values, valid = zip(*(numbers(batch.column(name)) for name in STATISTICS))
+    for first, batch in record_batches(path, [*LOOKS, *([by] if grouped else [])]):
+        values, valid = zip(*(numbers(batch.column(name)) for name in LOOKS))
         present = np.column_stack(valid)
         usable = present.all(axis=1)
         on_problems(
-            [(first + int(i), "a statistic is not a number") for i in np.flatnonzero(present.any(axis=1) & ~usable)]
+            [
+                (first + int(i), "a statistic or predicted_age is not a number")
+                for i in np.flatnonzero(present.any(axis=1) & ~usable)
+            ]
         )
-        p = reference.p_values(np.column_stack(values)[usable], rng)
+        found = np.column_stack(values)[usable]
+        p = reference.p_values(found[:, : len(STATISTICS)], found[:, len(STATISTICS)], rng)
         names = text(batch.column(by))[usable] if grouped else np.full(len(p), ONE_TILL)
         for till, value in zip(names.tolist(), p.tolist()):
             tills.setdefault(till or ONE_TILL, TillDrift()).observe(value, delta)

@@ -52,6 +52,16 @@ def split_statistics(datamodule, split: str) -> np.ndarray:
     return np.concatenate([photo_statistics(datamodule.eval_batch(images).float().numpy()) for images in squares])
 
 
+def fit_shift_reference(model, datamodule, split: str, predicted: np.ndarray) -> ShiftReference:
+    """The shift alarm's reference: how the split's photos look, and for the calibration split the validation
+    photos' too (the statistics need no labels, and the weights never trained on either: each band of predicted
+    age then holds twice the photos)."""
+    splits = [split, *(["val"] if split == "calibration" and len(datamodule.dataset("val")) else [])]
+    ages = [predicted, *(split_predictions(model, datamodule, other)[1] for other in splits[1:])]
+    statistics = np.concatenate([split_statistics(datamodule, name) for name in splits])
+    return ShiftReference.fit(statistics, np.concatenate(ages))
+
+
 class Fitted(NamedTuple):
     calibration: Calibration | None
     error_model: ErrorModel
@@ -67,7 +77,7 @@ def fit_calibration(model, datamodule, split: str, settings, source: str = "") -
     groups = calibration_groups(datamodule, split, columns)
     ages, predicted, scale = split_predictions(model, datamodule, split)
     error_model = ErrorModel.fit(ages, predicted, scale, source or split)
-    shift_reference = ShiftReference.fit(split_statistics(datamodule, split))
+    shift_reference = fit_shift_reference(model, datamodule, split, predicted)
     if not model.uncertain:
         return Fitted(None, error_model, shift_reference)
     calibration = Calibration.fit(

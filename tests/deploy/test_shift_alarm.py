@@ -40,7 +40,8 @@ def watched():
     inputs = np.stack(
         [spec.normalize(np.asarray(textured(RNG.uniform(110, 150), 40).resize((spec.side,) * 2))) for _ in range(300)]
     )
-    model.file = dataclasses.replace(model.file, shift_reference=ShiftReference.fit(photo_statistics(inputs)))
+    reference = ShiftReference.fit(photo_statistics(inputs), np.full(len(inputs), 60.0))
+    model.file = dataclasses.replace(model.file, shift_reference=reference)
     return model
 
 
