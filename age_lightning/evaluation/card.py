@@ -76,7 +76,7 @@ def render_card(model: dict, details: dict, figures: dict | None) -> str:
         *_metrics_section(),
         *_data_section(details, figures),
         *_missing(calibration, figures),
-        *(_quantitative(figures, calibration) if figures else []),
+        *(_quantitative(figures) if figures else []),
         *_promise(calibration),
         *_ethics(),
         *_caveats(figures),
@@ -189,7 +189,7 @@ def _missing(calibration: Calibration | None, figures: dict | None) -> list[str]
     return ["## What is missing", "", *(f"- {m}" for m in missing), ""] if missing else []
 
 
-def _quantitative(figures: dict, calibration: Calibration | None) -> list[str]:
+def _quantitative(figures: dict) -> list[str]:
     lines = ["## Quantitative analyses", "", f"Overall MAE: **{num(figures['mae'])} years**.", ""]
     accuracy = figures.get("accuracy")
     if accuracy:
@@ -200,8 +200,8 @@ def _quantitative(figures: dict, calibration: Calibration | None) -> list[str]:
             "",
         ]
         lines += ["### By age band", "", *_accuracy_table("band", accuracy["bands"]), ""]
-    lines += _rules_section(figures, calibration)
-    lines += _groups_section(figures["groups"], calibration is not None and figures["interval_rule"] is not None)
+    lines += _rules_section(figures)
+    lines += _groups_section(figures["groups"], figures["interval_rule"] is not None)
     lines += _face_size_section(figures)
     return lines
 
@@ -227,7 +227,7 @@ def _rate(rate: dict | None) -> str:
     return f"{pct(found.share)} (≤ {pct(found.upper)}; {found.count} of {found.n})"
 
 
-def _rules_section(figures: dict, calibration: Calibration | None) -> list[str]:
+def _rules_section(figures: dict) -> list[str]:
     rules = {"Challenge 25 (estimated under 25: asked)": figures["challenge25"]}
     if figures.get("interval_rule"):
         rules["the calibrated interval rule"] = figures["interval_rule"]

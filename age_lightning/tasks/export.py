@@ -11,7 +11,6 @@ import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,8 +45,8 @@ def output_names(model) -> list[str]:
     return ["age", "age_scale"] if model.uncertain else ["age"]
 
 
-def model_file(model, trained_data: dict, ckpt_path: str, model_file: str) -> ModelFile:
-    """model.json's content for a checkpoint's model."""
+def model_file(model, trained_data: dict, ckpt_path: str, model_file: str, card: dict | None = None) -> ModelFile:
+    """model.json's content for a checkpoint's model (with the model card's figures, when it was evaluated)."""
     config = {"model": dict(model.hparams), "data": trained_data}
     config_hash = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return ModelFile(
@@ -62,6 +61,7 @@ def model_file(model, trained_data: dict, ckpt_path: str, model_file: str) -> Mo
         checkpoint=str(ckpt_path),
         error_model=model.error_model,
         shift_reference=model.shift_reference,
+        card=card,
     )
 
 
@@ -72,7 +72,7 @@ def export_onnx(ckpt_path: str, output_dir: Path, opset: int = 18, evaluation: s
     metrics = evaluation_metrics(evaluation, ckpt_path) if evaluation else None
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / "model.onnx"
-    found = replace(model_file(model, trained_data, ckpt_path, path.name), card=card_figures(metrics))
+    found = model_file(model, trained_data, ckpt_path, path.name, card_figures(metrics))
     export_model(model, found.spec.image_size, path, opset)
     found.write(path.with_suffix(".json"))
     details = {"initial_weights": model.initial_weights, "data_root": trained_data.get("root")}
